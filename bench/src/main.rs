@@ -1,0 +1,2 @@
+//! idgate benchmarks.
+fn main() {}

@@ -1,0 +1,1 @@
+//! The idgate HTTP server.

@@ -1,0 +1,1 @@
+//! Pure verification of cloud instance-identity proofs.

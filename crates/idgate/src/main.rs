@@ -1,0 +1,2 @@
+//! The idgate binary.
+fn main() {}

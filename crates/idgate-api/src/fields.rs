@@ -182,12 +182,12 @@ impl<'a> Fields<'a> {
         for (i, item) in items.iter().enumerate() {
             let path = self.path(&format!("{name}[{i}]"));
             if let Some(resource) = self.resource(item, path) {
-                resources.push(resource);
+                resources.push((i, resource));
             }
         }
         self.check_agent_names_unique(name, &resources);
         if resources.len() == items.len() {
-            Some(resources)
+            Some(resources.into_iter().map(|(_, r)| r).collect())
         } else {
             None
         }
@@ -232,12 +232,12 @@ impl<'a> Fields<'a> {
         for (i, item) in items.iter().enumerate() {
             let path = self.path(&format!("agents[{i}]"));
             if let Some(agent) = self.agent(item, path, resource_has_instance_id) {
-                agents.push(agent);
+                agents.push((i, agent));
             }
         }
         self.check_parents(&agents);
         if agents.len() == items.len() {
-            Some(agents)
+            Some(agents.into_iter().map(|(_, a)| a).collect())
         } else {
             None
         }
@@ -299,15 +299,16 @@ impl<'a> Fields<'a> {
         kind
     }
 
-    /// A `parent` must name a root agent declared on the same resource.
-    fn check_parents(&mut self, agents: &[AgentSpec]) {
-        for (i, agent) in agents.iter().enumerate() {
+    /// A `parent` must name a root agent declared on the same resource. Agents come with their
+    /// index in the request, so that the problem names the right element.
+    fn check_parents(&mut self, agents: &[(usize, AgentSpec)]) {
+        for (i, agent) in agents {
             let Some(parent) = &agent.parent else {
                 continue;
             };
             let root_exists = agents
                 .iter()
-                .any(|other| other.parent.is_none() && other.name == *parent);
+                .any(|(_, other)| other.parent.is_none() && other.name == *parent);
             if !root_exists {
                 self.push(
                     &format!("agents[{i}].parent"),
@@ -321,9 +322,9 @@ impl<'a> Fields<'a> {
     }
 
     /// Agent names are unique, ignoring case, among all agents of one build.
-    fn check_agent_names_unique(&mut self, name: &str, resources: &[ResourceSpec]) {
+    fn check_agent_names_unique(&mut self, name: &str, resources: &[(usize, ResourceSpec)]) {
         let mut seen: HashMap<String, (usize, usize)> = HashMap::new();
-        for (ri, resource) in resources.iter().enumerate() {
+        for (ri, resource) in resources {
             for (ai, agent) in resource.agents.iter().enumerate() {
                 let key = agent.name.to_ascii_lowercase();
                 if let Some((r0, a0)) = seen.get(&key) {
@@ -336,7 +337,7 @@ impl<'a> Fields<'a> {
                         ),
                     );
                 } else {
-                    seen.insert(key, (ri, ai));
+                    seen.insert(key, (*ri, ai));
                 }
             }
         }

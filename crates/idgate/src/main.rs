@@ -1,2 +1,70 @@
-//! The idgate binary.
-fn main() {}
+//! The idgate binary: `idgate server` runs the server; the other subcommands are an admin CLI
+//! over the HTTP admin API.
+//!
+//! **Invariant:** only this crate reads the environment, installs the tracing subscriber or has
+//! a `main`.
+
+mod admin;
+mod server;
+
+use clap::{Parser, Subcommand};
+
+/// Cloud instance identity in, the agent's own session token out.
+///
+/// An agent on a cloud VM sends the signed identity document of its instance (AWS) to
+/// `idgate server`, which verifies the cloud's signature, finds the agent registered for that
+/// instance and returns that agent's session token. Wire-compatible with Coder's agent auth.
+#[derive(Debug, Parser)]
+#[command(name = "idgate", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (embedded SQLite in ./idgate-data unless --postgres-url is given).
+    Server(server::ServerArgs),
+    /// Create, list and show workspaces and their agents.
+    #[command(subcommand)]
+    Workspace(admin::WorkspaceCommand),
+    /// Create workspace builds (which register the agents and their instance IDs).
+    #[command(subcommand)]
+    Build(admin::BuildCommand),
+    /// Create templates and template versions.
+    #[command(subcommand)]
+    Template(admin::TemplateCommand),
+    /// Show one agent.
+    #[command(subcommand)]
+    Agent(admin::AgentCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Server(args) => server::run(args).await,
+            Command::Workspace(cmd) => admin::workspace(cmd).await,
+            Command::Build(cmd) => admin::build(cmd).await,
+            Command::Template(cmd) => admin::template(cmd).await,
+            Command::Agent(cmd) => admin::agent(cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! A cloud metadata-service emulator whose documents are really signed, for tests, demos and
+//! local development.
+//!
+//! This crate holds the signing side: a test certificate authority and the documents each
+//! cloud's metadata service returns, signed the way the cloud signs them, so that idgate's
+//! verifiers accept them once the emulator's certificates are trusted (`--aws-certs`). It depends
+//! on no other workspace crate.
+
+pub mod aws;
+
+/// Errors of the emulator.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Key generation or signing failed.
+    #[error("RSA operation failed: {0}")]
+    Rsa(#[from] rsa::Error),
+    /// Building or encoding the certificate failed.
+    #[error("certificate encoding failed: {0}")]
+    Certificate(String),
+}

@@ -1,0 +1,206 @@
+//! `idgate server`: flags, start-up and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use idgate_server::tokens::{AdminTokenOrigin, load_or_create_admin_token};
+use idgate_server::trust::{load_aws_trust, report_aws_trust};
+use idgate_server::{AppState, DEFAULT_SESSION_TTL};
+use idgate_store::Store;
+
+/// Flags of `idgate server`. Each also reads the environment variable shown.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Address to serve on.
+    #[arg(long, env = "IDGATE_LISTEN", default_value = "127.0.0.1:7080")]
+    listen: SocketAddr,
+
+    /// Directory for the embedded SQLite database and generated files (created if missing).
+    #[arg(long, env = "IDGATE_DATA_DIR", default_value = "./idgate-data")]
+    data_dir: PathBuf,
+
+    /// Use PostgreSQL instead of SQLite, e.g. postgres://idgate:secret@db:5432/idgate.
+    /// Needed when several replicas serve the same fleet.
+    #[arg(long, env = "IDGATE_POSTGRES_URL", hide_env_values = true)]
+    postgres_url: Option<String>,
+
+    /// File holding the admin token. If it does not exist, a token is generated and written
+    /// there (mode 0600). Default: <data-dir>/admin-token.
+    #[arg(long, env = "IDGATE_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
+
+    /// The URL agents use to reach this server. Default: http://<listen>.
+    #[arg(long, env = "IDGATE_ACCESS_URL")]
+    access_url: Option<String>,
+
+    /// Directory of extra PEM certificates (*.pem) trusted for AWS documents of every region,
+    /// in addition to the bundled regional certificates (for a new region, or a test signer).
+    #[arg(long, env = "IDGATE_AWS_CERTS")]
+    aws_certs: Option<PathBuf>,
+
+    /// How long an issued session token stays valid, e.g. 30m, 24h, 7d.
+    #[arg(long, env = "IDGATE_SESSION_TTL", default_value = "24h", value_parser = parse_duration)]
+    session_ttl: Duration,
+}
+
+/// Parses `90s`, `30m`, `24h`, `7d` or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 30m, 24h or 7d"))?;
+    let seconds = match unit {
+        "s" => Some(value),
+        "m" => value.checked_mul(60),
+        "h" => value.checked_mul(3600),
+        "d" => value.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(|| format!("{text:?} is not a duration like 90s, 30m, 24h or 7d"))?;
+    if seconds == 0 {
+        return Err("the duration must be positive".into());
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("IDGATE_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,sqlx=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+/// Starts the server and runs it until SIGTERM or Ctrl-C.
+pub async fn run(args: ServerArgs) -> Result<()> {
+    init_tracing();
+    let store = open_store(&args).await?;
+
+    let admin_token_file = args
+        .admin_token_file
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("admin-token"));
+    let (admin_token, origin) = load_or_create_admin_token(&admin_token_file)?;
+    match origin {
+        AdminTokenOrigin::Generated => tracing::info!(
+            path = %admin_token_file.display(),
+            "generated a new admin token (read it from this file; it is never logged)"
+        ),
+        AdminTokenOrigin::Existing => {
+            tracing::info!(path = %admin_token_file.display(), "admin token loaded")
+        }
+    }
+
+    let aws_trust = load_aws_trust(args.aws_certs.as_deref())?;
+    let state = AppState::new(store.clone(), &admin_token, aws_trust, args.session_ttl);
+    report_aws_trust(&state.aws_trust, state.unix_now());
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; pass another address with --listen (IDGATE_LISTEN)",
+                args.listen
+            )
+        })?;
+    let local = listener.local_addr().context("cannot read the bound address")?;
+    let access_url = args
+        .access_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
+    tracing::info!(
+        listen = %local,
+        %access_url,
+        session_ttl_seconds = args.session_ttl.as_secs(),
+        "idgate is serving"
+    );
+
+    idgate_server::serve(listener, state, shutdown_signal())
+        .await
+        .context("the server stopped with an error")?;
+    store.close().await;
+    tracing::info!("idgate stopped");
+    Ok(())
+}
+
+async fn open_store(args: &ServerArgs) -> Result<Store> {
+    if let Some(url) = &args.postgres_url {
+        let store = Store::connect_postgres(url).await.context(
+            "cannot connect to PostgreSQL; check --postgres-url (IDGATE_POSTGRES_URL) and that \
+             the server accepts connections",
+        )?;
+        tracing::info!("database: PostgreSQL");
+        return Ok(store);
+    }
+    std::fs::create_dir_all(&args.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}; pass a writable one with --data-dir",
+            args.data_dir.display()
+        )
+    })?;
+    let path = args.data_dir.join("idgate.db");
+    let store = Store::open_sqlite(&path)
+        .await
+        .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
+    tracing::info!(path = %path.display(), "database: embedded SQLite");
+    Ok(store)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("1w").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn default_session_ttl_matches_the_library() {
+        assert_eq!(parse_duration("24h"), Ok(DEFAULT_SESSION_TTL));
+    }
+}

@@ -101,6 +101,12 @@ impl From<idgate_store::Error> for ApiError {
         match error {
             idgate_store::Error::NotFound { entity, .. } => ApiError::NotFound(entity),
             idgate_store::Error::Conflict { message } => ApiError::Conflict(message),
+            // The API validates names and parents before the store sees them; the store checks
+            // again, and says which field if its check is the one that catches it.
+            idgate_store::Error::Invalid { message } => ApiError::Validation(vec![Validation {
+                field: "resources".into(),
+                detail: message,
+            }]),
             other => ApiError::Internal(other.to_string()),
         }
     }

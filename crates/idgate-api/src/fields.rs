@@ -261,17 +261,19 @@ impl<'a> Fields<'a> {
         let auth = f.auth("auth");
         let instance_id = f.optional_instance_id("instance_id");
         let parent = f.optional_nonempty_string("parent");
-        if let Some(kind) = auth {
-            if kind.is_instance_identity() && instance_id.is_none() && !resource_has_instance_id {
-                f.push(
-                    "instance_id",
-                    format!(
-                        "a {} agent needs an instance ID: set instance_id on the agent or on \
+        if let Some(kind) = auth
+            && kind.is_instance_identity()
+            && instance_id.is_none()
+            && !resource_has_instance_id
+        {
+            f.push(
+                "instance_id",
+                format!(
+                    "a {} agent needs an instance ID: set instance_id on the agent or on \
                          its resource",
-                        kind.as_str()
-                    ),
-                );
-            }
+                    kind.as_str()
+                ),
+            );
         }
         let ok = f.is_clean();
         self.problems.append(&mut f.problems);

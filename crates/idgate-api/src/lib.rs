@@ -357,10 +357,10 @@ impl AzureInstanceIdentityRequest {
         let signature = f.required_string("signature");
         let encoding = f.optional_nonempty_string("encoding");
         let agent_name = f.optional_string("agent_name");
-        if let Some(enc) = &encoding {
-            if enc != "pkcs7" {
-                f.push("encoding", "must be \"pkcs7\"");
-            }
+        if let Some(enc) = &encoding
+            && enc != "pkcs7"
+        {
+            f.push("encoding", "must be \"pkcs7\"");
         }
         f.finish()?;
         Ok(AzureInstanceIdentityRequest {

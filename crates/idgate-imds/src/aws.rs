@@ -111,10 +111,9 @@ impl AwsSigner {
 fn self_signed_certificate(key: &SigningKey<Sha256>) -> Result<String, Error> {
     let cert_error = |e: &dyn std::fmt::Display| Error::Certificate(e.to_string());
     let verifying = key.as_ref().to_public_key();
-    let spki_der = verifying
-        .to_public_key_der()
-        .map_err(|e| cert_error(&e))?;
-    let spki = SubjectPublicKeyInfoOwned::try_from(spki_der.as_bytes()).map_err(|e| cert_error(&e))?;
+    let spki_der = verifying.to_public_key_der().map_err(|e| cert_error(&e))?;
+    let spki =
+        SubjectPublicKeyInfoOwned::try_from(spki_der.as_bytes()).map_err(|e| cert_error(&e))?;
     let subject = Name::from_str("CN=idgate test signer,O=idgate emulator,C=US")
         .map_err(|e| cert_error(&e))?;
     let mut serial = [0u8; 16];
@@ -149,7 +148,11 @@ mod tests {
         assert!(doc.ends_with("\"region\" : \"eu-west-1\"\n}"));
         let parsed: serde_json::Value = serde_json::from_str(&doc).unwrap();
         assert_eq!(parsed["instanceId"], "i-0abc");
-        assert!(signer.certificate_pem().starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(
+            signer
+                .certificate_pem()
+                .starts_with("-----BEGIN CERTIFICATE-----")
+        );
         let signature = signer.sign(doc.as_bytes());
         assert!(signature.lines().all(|l| l.len() <= 76));
     }

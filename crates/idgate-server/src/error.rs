@@ -161,10 +161,7 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 with_detail(
                     body("Request body is too large.", ErrorCode::BodyTooLarge),
-                    format!(
-                        "The limit is {} bytes.",
-                        idgate_api::MAX_BODY_BYTES
-                    ),
+                    format!("The limit is {} bytes.", idgate_api::MAX_BODY_BYTES),
                 ),
             ),
             ApiError::Unauthorized(message) => (
@@ -173,7 +170,10 @@ impl ApiError {
             ),
             ApiError::NotFound(entity) => (
                 StatusCode::NOT_FOUND,
-                body(format!("{} not found.", capitalize(entity)), ErrorCode::NotFound),
+                body(
+                    format!("{} not found.", capitalize(entity)),
+                    ErrorCode::NotFound,
+                ),
             ),
             ApiError::Conflict(message) => {
                 (StatusCode::CONFLICT, body(message, ErrorCode::Conflict))

@@ -92,7 +92,12 @@ pub struct AppState {
 
 impl AppState {
     /// A state with the system clock and fresh metrics.
-    pub fn new(store: Store, admin_token: &Secret, aws_trust: AwsTrust, session_ttl: Duration) -> Self {
+    pub fn new(
+        store: Store,
+        admin_token: &Secret,
+        aws_trust: AwsTrust,
+        session_ttl: Duration,
+    ) -> Self {
         AppState {
             store,
             admin_token_hash: admin_token.hash(),
@@ -132,7 +137,10 @@ pub fn router(state: AppState) -> Router {
             paths::WORKSPACES,
             post(admin::create_workspace).get(admin::list_workspaces),
         )
-        .route("/api/v2/workspaces/{workspace_id}", get(admin::get_workspace))
+        .route(
+            "/api/v2/workspaces/{workspace_id}",
+            get(admin::get_workspace),
+        )
         .route(
             "/api/v2/workspaces/{workspace_id}/builds",
             post(admin::create_build),

@@ -40,10 +40,9 @@ impl Metrics {
             "Instance-identity exchanges by cloud and outcome (ok, or the error code)",
             exchanges.clone(),
         );
-        let exchange_seconds =
-            Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(
-                new_latency_histogram,
-            );
+        let exchange_seconds = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(
+            new_latency_histogram,
+        );
         registry.register(
             "instance_identity_exchange_seconds",
             "Time to verify a proof, resolve the agent and issue its token",

@@ -50,7 +50,10 @@ fn resolve_named(
     }
 }
 
-fn resolve_unnamed(instance_id: &str, mut candidates: Vec<Candidate>) -> Result<Candidate, ApiError> {
+fn resolve_unnamed(
+    instance_id: &str,
+    mut candidates: Vec<Candidate>,
+) -> Result<Candidate, ApiError> {
     if candidates.len() == 1 {
         return Ok(candidates.remove(0));
     }
@@ -143,6 +146,9 @@ mod tests {
         let (_, body) = resolve("i-1", Some("x"), vec![candidate("b"), candidate("a")])
             .unwrap_err()
             .into_parts();
-        assert_eq!(body.detail.as_deref(), Some("Agents on this instance: a, b."));
+        assert_eq!(
+            body.detail.as_deref(),
+            Some("Agents on this instance: a, b.")
+        );
     }
 }

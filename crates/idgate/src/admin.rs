@@ -16,7 +16,12 @@ use serde_json::{Value, json};
 #[derive(Debug, Args)]
 pub struct Connection {
     /// The server's URL.
-    #[arg(long, env = "IDGATE_URL", default_value = "http://127.0.0.1:7080", global = true)]
+    #[arg(
+        long,
+        env = "IDGATE_URL",
+        default_value = "http://127.0.0.1:7080",
+        global = true
+    )]
     url: String,
 
     /// File holding the admin token (the server writes it on first start).
@@ -156,8 +161,9 @@ impl Client {
             .await
             .with_context(|| format!("cannot read the server's answer ({status})"))?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes)
-                .with_context(|| format!("the server's answer ({status}) is not what was expected"));
+            return serde_json::from_slice(&bytes).with_context(|| {
+                format!("the server's answer ({status}) is not what was expected")
+            });
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(body) => Err(anyhow!(describe_error(status.as_u16(), &body))),
@@ -166,7 +172,8 @@ impl Client {
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        self.send(self.http.get(format!("{}{path}", self.base))).await
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
     }
 
     async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T> {
@@ -236,8 +243,8 @@ fn describe_error(status: u16, body: &ErrorBody) -> String {
 
 /// Reads a resources file: an array, or an object with a `resources` array.
 fn read_resources(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let value: Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", path.display()))?;
     match value {
@@ -329,8 +336,12 @@ pub async fn template(cmd: TemplateCommand) -> Result<()> {
     match cmd {
         TemplateCommand::Create { name, conn } => {
             let client = Client::new(&conn)?;
-            let created: Template = client.post(paths::TEMPLATES, &json!({"name": name})).await?;
-            client.print(&created, |t| println!("created template {} ({})", t.id, t.name))
+            let created: Template = client
+                .post(paths::TEMPLATES, &json!({"name": name}))
+                .await?;
+            client.print(&created, |t| {
+                println!("created template {} ({})", t.id, t.name)
+            })
         }
         TemplateCommand::Version {
             template,
@@ -364,17 +375,26 @@ pub async fn agent(cmd: AgentCommand) -> Result<()> {
             client.print(&found, |a| {
                 println!("agent {} ({})", a.name, a.id);
                 println!("  auth:              {}", a.auth.as_str());
-                println!("  instance id:       {}", a.auth_instance_id.as_deref().unwrap_or("-"));
+                println!(
+                    "  instance id:       {}",
+                    a.auth_instance_id.as_deref().unwrap_or("-")
+                );
                 println!("  lifecycle:         {}", a.lifecycle_state.as_str());
                 println!("  last seen:         {}", time_or_never(a.last_seen_at));
-                println!("  last authenticated: {}", time_or_never(a.last_authenticated_at));
+                println!(
+                    "  last authenticated: {}",
+                    time_or_never(a.last_authenticated_at)
+                );
             })
         }
     }
 }
 
 fn time_or_never(t: Option<time::OffsetDateTime>) -> String {
-    match t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()) {
+    match t.and_then(|t| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    }) {
         Some(s) => s,
         None => "never".into(),
     }
@@ -382,7 +402,9 @@ fn time_or_never(t: Option<time::OffsetDateTime>) -> String {
 
 fn print_workspace_table(all: &[Workspace]) {
     if all.is_empty() {
-        println!("no workspaces yet: create one with `idgate workspace create --name NAME --owner OWNER`");
+        println!(
+            "no workspaces yet: create one with `idgate workspace create --name NAME --owner OWNER`"
+        );
         return;
     }
     println!(
@@ -420,7 +442,10 @@ fn print_workspace(w: &Workspace) {
             );
             print_agents(&b.resources);
         }
-        _ => println!("  no build yet: `idgate build create {} --resources FILE`", w.name),
+        _ => println!(
+            "  no build yet: `idgate build create {} --resources FILE`",
+            w.name
+        ),
     }
 }
 

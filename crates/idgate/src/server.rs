@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 use idgate_server::tokens::{AdminTokenOrigin, load_or_create_admin_token};
 use idgate_server::trust::{load_aws_trust, report_aws_trust};
-use idgate_server::{AppState, DEFAULT_SESSION_TTL};
+use idgate_server::AppState;
 use idgate_store::Store;
 
 /// Flags of `idgate server`. Each also reads the environment variable shown.
@@ -110,7 +110,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
                 args.listen
             )
         })?;
-    let local = listener.local_addr().context("cannot read the bound address")?;
+    let local = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
     let access_url = args
         .access_url
         .clone()
@@ -185,6 +187,7 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use idgate_server::DEFAULT_SESSION_TTL;
 
     #[test]
     fn durations() {

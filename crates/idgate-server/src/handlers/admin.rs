@@ -7,8 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use idgate_api::{
     Agent, AuthKind, Build, CreateBuildRequest, CreateTemplateRequest,
-    CreateTemplateVersionRequest, CreateWorkspaceRequest, ResourceSpec, Template,
-    TemplateVersion, Workspace,
+    CreateTemplateVersionRequest, CreateWorkspaceRequest, ResourceSpec, Template, TemplateVersion,
+    Workspace,
 };
 use idgate_store::{NewAgent, NewResource};
 use uuid::Uuid;
@@ -64,7 +64,12 @@ pub async fn create_workspace(
     let request = CreateWorkspaceRequest::from_json(&body).map_err(ApiError::Validation)?;
     let workspace = state
         .store
-        .create_workspace(&request.name, &request.owner, request.template_id, state.now())
+        .create_workspace(
+            &request.name,
+            &request.owner,
+            request.template_id,
+            state.now(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(workspace)))
 }
@@ -144,8 +149,8 @@ fn new_resources(
             // Roots first, so that the store can resolve each sub-agent's parent by name.
             agents: roots_first(&spec.agents)
                 .map(|agent| {
-                    let token = (issue_tokens && agent.auth == AuthKind::Token)
-                        .then(Secret::generate);
+                    let token =
+                        (issue_tokens && agent.auth == AuthKind::Token).then(Secret::generate);
                     let token_hash = token.as_ref().map(Secret::hash);
                     if let Some(token) = token {
                         tokens.insert(agent.name.clone(), token);

@@ -8,7 +8,9 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use idgate_api::{AuthKind, AwsInstanceIdentityRequest, SessionTokenResponse, normalize_agent_name};
+use idgate_api::{
+    AuthKind, AwsInstanceIdentityRequest, SessionTokenResponse, normalize_agent_name,
+};
 use idgate_verify::aws::{AwsProof, verify_aws};
 
 use crate::AppState;

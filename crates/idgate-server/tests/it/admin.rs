@@ -11,7 +11,13 @@ async fn the_admin_api_needs_the_admin_token() {
     let url = format!("{}/api/v2/workspaces", app.base);
     let none = app.client.get(&url).send().await.unwrap();
     assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
-    let wrong = app.client.get(&url).bearer_auth("nope").send().await.unwrap();
+    let wrong = app
+        .client
+        .get(&url)
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let body: serde_json::Value = wrong.json().await.unwrap();
     assert_eq!(body["code"], "unauthorized");
@@ -27,16 +33,28 @@ async fn the_admin_api_needs_the_admin_token() {
     let ws = app.workspace("dev").await;
     app.build(&ws, "start", ec2("i-a", &["main"])).await;
     let session = app.token_for("i-a", None).await;
-    let as_admin = app.client.get(&url).bearer_auth(session).send().await.unwrap();
+    let as_admin = app
+        .client
+        .get(&url)
+        .bearer_auth(session)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(as_admin.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(app.admin_get("/api/v2/workspaces").await.status, StatusCode::OK);
+    assert_eq!(
+        app.admin_get("/api/v2/workspaces").await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
 async fn build_and_workspace_shapes() {
     let app = TestApp::spawn().await;
     let created = app
-        .admin_post("/api/v2/workspaces", &json!({"name": "dev", "owner": "alice"}))
+        .admin_post(
+            "/api/v2/workspaces",
+            &json!({"name": "dev", "owner": "alice"}),
+        )
         .await;
     assert_eq!(created.status, StatusCode::CREATED);
     insta::assert_json_snapshot!(created.body, {".id" => "[id]"}, @r#"
@@ -133,22 +151,47 @@ async fn invalid_admin_requests_name_the_field() {
     let ws = app.workspace("dev").await;
     let builds = format!("/api/v2/workspaces/{ws}/builds");
     let cases = [
-        (json!({"name": "bad name", "owner": "a"}), "/api/v2/workspaces", "name"),
+        (
+            json!({"name": "bad name", "owner": "a"}),
+            "/api/v2/workspaces",
+            "name",
+        ),
         (json!({"name": "ok"}), "/api/v2/workspaces", "owner"),
-        (json!({"name": "ok", "owner": "a", "template_id": "nope"}), "/api/v2/workspaces", "template_id"),
+        (
+            json!({"name": "ok", "owner": "a", "template_id": "nope"}),
+            "/api/v2/workspaces",
+            "template_id",
+        ),
         (json!({"name": ""}), "/api/v2/templates", "name"),
         (json!({"resources": []}), builds.as_str(), "transition"),
-        (json!({"transition": "reboot"}), builds.as_str(), "transition"),
-        (json!({"transition": "start", "resources": {}}), builds.as_str(), "resources"),
-        (json!({"transition": "start", "resources": [{"name": "x", "type": "t",
-            "agents": [{"name": "a", "auth": "aws-instance-identity"}]}]}), builds.as_str(),
-            "resources[0].agents[0].instance_id"),
-        (json!({"transition": "start", "resources": [{"name": "x", "type": "t",
+        (
+            json!({"transition": "reboot"}),
+            builds.as_str(),
+            "transition",
+        ),
+        (
+            json!({"transition": "start", "resources": {}}),
+            builds.as_str(),
+            "resources",
+        ),
+        (
+            json!({"transition": "start", "resources": [{"name": "x", "type": "t",
+            "agents": [{"name": "a", "auth": "aws-instance-identity"}]}]}),
+            builds.as_str(),
+            "resources[0].agents[0].instance_id",
+        ),
+        (
+            json!({"transition": "start", "resources": [{"name": "x", "type": "t",
             "agents": [{"name": "a", "auth": "token"}, {"name": "A", "auth": "token"}]}]}),
-            builds.as_str(), "resources[0].agents[1].name"),
-        (json!({"transition": "start", "resources": [{"name": "x", "type": "t",
+            builds.as_str(),
+            "resources[0].agents[1].name",
+        ),
+        (
+            json!({"transition": "start", "resources": [{"name": "x", "type": "t",
             "agents": [{"name": &"a".repeat(65), "auth": "token"}]}]}),
-            builds.as_str(), "resources[0].agents[0].name"),
+            builds.as_str(),
+            "resources[0].agents[0].name",
+        ),
     ];
     for (body, path, field) in cases {
         let answer = app.admin_post(path, &body).await;
@@ -197,15 +240,22 @@ async fn unknown_ids_and_conflicts() {
         .await;
     assert_eq!(workspace.status, StatusCode::NOT_FOUND);
 
-    let first = app.admin_post("/api/v2/templates", &json!({"name": "aws"})).await;
+    let first = app
+        .admin_post("/api/v2/templates", &json!({"name": "aws"}))
+        .await;
     assert_eq!(first.status, StatusCode::CREATED);
-    let again = app.admin_post("/api/v2/templates", &json!({"name": "aws"})).await;
+    let again = app
+        .admin_post("/api/v2/templates", &json!({"name": "aws"}))
+        .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(again.code(), "conflict");
 
     app.workspace("dup").await;
     let dup = app
-        .admin_post("/api/v2/workspaces", &json!({"name": "dup", "owner": "alice"}))
+        .admin_post(
+            "/api/v2/workspaces",
+            &json!({"name": "dup", "owner": "alice"}),
+        )
         .await;
     assert_eq!(dup.status, StatusCode::CONFLICT);
 
@@ -223,9 +273,19 @@ async fn unknown_ids_and_conflicts() {
 #[tokio::test]
 async fn operations_endpoints() {
     let app = TestApp::spawn().await;
-    let health = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    let health = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
-    let ready = app.client.get(format!("{}/readyz", app.base)).send().await.unwrap();
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
 
     let ws = app.workspace("dev").await;

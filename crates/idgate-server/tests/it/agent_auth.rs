@@ -5,13 +5,13 @@ use serde_json::json;
 
 use crate::support::{TestApp, ec2};
 
-const TWO_AGENTS_409: &str =
-    r#"Multiple agents found with instance ID "i-multi". Set CODER_AGENT_NAME to one of: dev, main"#;
+const TWO_AGENTS_409: &str = r#"Multiple agents found with instance ID "i-multi". Set CODER_AGENT_NAME to one of: dev, main"#;
 
 /// The product's central story, run on any store.
 async fn two_agents_on_one_vm(app: &TestApp) {
     let ws = app.workspace("dev").await;
-    app.build(&ws, "start", ec2("i-multi", &["main", "dev"])).await;
+    app.build(&ws, "start", ec2("i-multi", &["main", "dev"]))
+        .await;
 
     let unnamed = app.aws_exchange("i-multi", None).await;
     assert_eq!(unnamed.status, StatusCode::CONFLICT);
@@ -66,7 +66,8 @@ async fn the_session_response_has_the_contract_fields() {
 async fn agent_name_is_trimmed_and_blank_means_not_given() {
     let app = TestApp::spawn().await;
     let ws = app.workspace("dev").await;
-    app.build(&ws, "start", ec2("i-multi", &["main", "dev"])).await;
+    app.build(&ws, "start", ec2("i-multi", &["main", "dev"]))
+        .await;
     let padded = app.aws_exchange("i-multi", Some("  main\t")).await;
     assert_eq!(padded.status, StatusCode::OK);
     for blank in ["", "   "] {
@@ -80,7 +81,8 @@ async fn agent_name_is_trimmed_and_blank_means_not_given() {
 async fn names_are_case_sensitive_and_unknown_names_list_the_candidates() {
     let app = TestApp::spawn().await;
     let ws = app.workspace("dev").await;
-    app.build(&ws, "start", ec2("i-multi", &["main", "dev"])).await;
+    app.build(&ws, "start", ec2("i-multi", &["main", "dev"]))
+        .await;
     let answer = app.aws_exchange("i-multi", Some("Main")).await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
     assert_eq!(answer.code(), "agent_name_not_found");
@@ -104,7 +106,10 @@ async fn a_single_agent_needs_no_name_and_an_unknown_instance_is_404() {
     let unknown = app.aws_exchange("i-nobody", None).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.code(), "instance_not_found");
-    assert_eq!(unknown.message(), r#"Instance with id "i-nobody" not found."#);
+    assert_eq!(
+        unknown.message(),
+        r#"Instance with id "i-nobody" not found."#
+    );
     let named = app.aws_exchange("i-nobody", Some("main")).await;
     assert_eq!(named.code(), "instance_not_found");
 }
@@ -122,7 +127,11 @@ async fn sub_agents_never_authenticate() {
     )
     .await;
     let unnamed = app.aws_exchange("i-sub", None).await;
-    assert_eq!(unnamed.status, StatusCode::OK, "the sub-agent is not a candidate");
+    assert_eq!(
+        unnamed.status,
+        StatusCode::OK,
+        "the sub-agent is not a candidate"
+    );
     let child = app.aws_exchange("i-sub", Some("child")).await;
     assert_eq!(child.code(), "agent_name_not_found");
     assert_eq!(child.body["detail"], "Agents on this instance: main.");
@@ -148,7 +157,10 @@ async fn template_import_agents_never_authenticate() {
     // A workspace build of the same instance is found, and the import does not make it ambiguous.
     let ws = app.workspace("dev").await;
     app.build(&ws, "start", ec2("i-imported", &["main"])).await;
-    assert_eq!(app.aws_exchange("i-imported", None).await.status, StatusCode::OK);
+    assert_eq!(
+        app.aws_exchange("i-imported", None).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -161,12 +173,19 @@ async fn a_rebuild_supersedes_the_old_agent_and_revokes_its_token() {
     assert_eq!(second["build_number"], 2);
 
     let answer = app.aws_exchange("i-same", None).await;
-    assert_eq!(answer.status, StatusCode::OK, "only the new agent is a candidate");
+    assert_eq!(
+        answer.status,
+        StatusCode::OK,
+        "only the new agent is a candidate"
+    );
     assert_eq!(
         answer.body["agent_id"],
         second["resources"][0]["agents"][0]["id"]
     );
-    assert_ne!(answer.body["agent_id"], first["resources"][0]["agents"][0]["id"]);
+    assert_ne!(
+        answer.body["agent_id"],
+        first["resources"][0]["agents"][0]["id"]
+    );
 
     let old = app.manifest(&old_token).await;
     assert_eq!(old.status, StatusCode::UNAUTHORIZED);
@@ -182,7 +201,10 @@ async fn a_stop_build_removes_the_agents() {
     app.build(&ws, "start", ec2("i-stop", &["main"])).await;
     let token = app.token_for("i-stop", None).await;
     app.build(&ws, "stop", json!([])).await;
-    assert_eq!(app.aws_exchange("i-stop", None).await.code(), "instance_not_found");
+    assert_eq!(
+        app.aws_exchange("i-stop", None).await.code(),
+        "instance_not_found"
+    );
     assert_eq!(app.manifest(&token).await.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -193,7 +215,10 @@ async fn a_delete_build_removes_the_agents_and_marks_the_workspace_deleted() {
     app.build(&ws, "start", ec2("i-del", &["main"])).await;
     let token = app.token_for("i-del", None).await;
     app.build(&ws, "delete", json!([])).await;
-    assert_eq!(app.aws_exchange("i-del", None).await.code(), "instance_not_found");
+    assert_eq!(
+        app.aws_exchange("i-del", None).await.code(),
+        "instance_not_found"
+    );
     assert_eq!(app.manifest(&token).await.status, StatusCode::UNAUTHORIZED);
     let workspace = app.admin_get(&format!("/api/v2/workspaces/{ws}")).await;
     assert_eq!(workspace.body["deleted"], true);
@@ -210,7 +235,10 @@ async fn a_recycled_instance_id_belongs_to_the_live_workspace() {
     let build = app.build(&new, "start", ec2("i-recycled", &["main"])).await;
     let answer = app.aws_exchange("i-recycled", None).await;
     assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(answer.body["agent_id"], build["resources"][0]["agents"][0]["id"]);
+    assert_eq!(
+        answer.body["agent_id"],
+        build["resources"][0]["agents"][0]["id"]
+    );
 }
 
 #[tokio::test]
@@ -226,7 +254,10 @@ async fn an_agent_declared_for_another_cloud_is_not_matched() {
                 "agents": [{"name": "other", "auth": "google-instance-identity"}]}]),
     )
     .await;
-    assert_eq!(app.aws_exchange("i-cloud", None).await.code(), "instance_not_found");
+    assert_eq!(
+        app.aws_exchange("i-cloud", None).await.code(),
+        "instance_not_found"
+    );
 }
 
 #[tokio::test]
@@ -235,7 +266,8 @@ async fn the_same_instance_in_two_workspaces() {
     let a = app.workspace("a").await;
     let b = app.workspace("b").await;
     app.build(&a, "start", ec2("i-shared", &["main"])).await;
-    app.build(&b, "start", ec2("i-shared", &["main", "web"])).await;
+    app.build(&b, "start", ec2("i-shared", &["main", "web"]))
+        .await;
 
     let unnamed = app.aws_exchange("i-shared", None).await;
     assert_eq!(unnamed.status, StatusCode::CONFLICT);
@@ -279,7 +311,8 @@ async fn real_aws_samples_exchange_for_their_agents() {
     use crate::support::verify_data;
     let app = TestApp::spawn().await;
     let ws = app.workspace("real").await;
-    app.build(&ws, "start", ec2("i-076e9b91f7c420782", &["main"])).await;
+    app.build(&ws, "start", ec2("i-076e9b91f7c420782", &["main"]))
+        .await;
     let document = verify_data("aws/coder-us-east-1-2022/document.json");
     let signature = verify_data("aws/coder-us-east-1-2022/signature.b64");
     let answer = app
@@ -304,7 +337,8 @@ async fn real_aws_samples_exchange_for_their_agents() {
 
     // The rsa2048 PKCS#7 of one instance with the document of another.
     let ws2 = app.workspace("real2").await;
-    app.build(&ws2, "start", ec2("i-0140f65cf5b9ba76a", &["main"])).await;
+    app.build(&ws2, "start", ec2("i-0140f65cf5b9ba76a", &["main"]))
+        .await;
     let a_doc = verify_data("aws/ansible-ap-northeast-2-i-0140f65cf5b9ba76a/document.json");
     let a_pkcs7 = verify_data("aws/ansible-ap-northeast-2-i-0140f65cf5b9ba76a/rsa2048.b64");
     let b_pkcs7 = verify_data("aws/ansible-ap-northeast-2-i-00e3338c5c02cfd02/rsa2048.b64");

@@ -27,12 +27,30 @@ async fn malformed_requests_are_400_with_the_field() {
         ("not json".into(), (400, "invalid_json", "")),
         ("[1,2]".into(), (400, "validation_failed", "(body)")),
         ("{}".into(), (400, "validation_failed", "document")),
-        (json!({"document": 5, "signature": signature}).to_string(), (400, "validation_failed", "document")),
-        (json!({"document": "", "signature": signature}).to_string(), (400, "validation_failed", "document")),
-        (json!({"document": document}).to_string(), (400, "validation_failed", "signature")),
-        (json!({"document": document, "signature": "", "pkcs7": ""}).to_string(), (400, "validation_failed", "signature")),
-        (json!({"document": document, "signature": ["a"]}).to_string(), (400, "validation_failed", "signature")),
-        (json!({"document": document, "signature": signature, "agent_name": 7}).to_string(), (400, "validation_failed", "agent_name")),
+        (
+            json!({"document": 5, "signature": signature}).to_string(),
+            (400, "validation_failed", "document"),
+        ),
+        (
+            json!({"document": "", "signature": signature}).to_string(),
+            (400, "validation_failed", "document"),
+        ),
+        (
+            json!({"document": document}).to_string(),
+            (400, "validation_failed", "signature"),
+        ),
+        (
+            json!({"document": document, "signature": "", "pkcs7": ""}).to_string(),
+            (400, "validation_failed", "signature"),
+        ),
+        (
+            json!({"document": document, "signature": ["a"]}).to_string(),
+            (400, "validation_failed", "signature"),
+        ),
+        (
+            json!({"document": document, "signature": signature, "agent_name": 7}).to_string(),
+            (400, "validation_failed", "agent_name"),
+        ),
     ];
     for (body, (status, code, field)) in cases {
         assert_eq!(
@@ -55,21 +73,46 @@ async fn forged_proofs_are_401_with_a_specific_code() {
     assert_ne!(flipped, document);
     let other_region = document.replacen("us-east-1", "mars-north-1", 1);
     let cases = [
-        (json!({"document": tampered, "signature": signature}), "signature_invalid"),
-        (json!({"document": flipped, "signature": signature}), "signature_invalid"),
-        (json!({"document": document, "signature": "!!!not base64!!!"}), "malformed_proof"),
-        (json!({"document": document, "pkcs7": "AAAA"}), "malformed_proof"),
-        (json!({"document": "not a document", "signature": signature}), "malformed_proof"),
-        (json!({"document": other_region, "signature": signature}), "signature_invalid"),
+        (
+            json!({"document": tampered, "signature": signature}),
+            "signature_invalid",
+        ),
+        (
+            json!({"document": flipped, "signature": signature}),
+            "signature_invalid",
+        ),
+        (
+            json!({"document": document, "signature": "!!!not base64!!!"}),
+            "malformed_proof",
+        ),
+        (
+            json!({"document": document, "pkcs7": "AAAA"}),
+            "malformed_proof",
+        ),
+        (
+            json!({"document": "not a document", "signature": signature}),
+            "malformed_proof",
+        ),
+        (
+            json!({"document": other_region, "signature": signature}),
+            "signature_invalid",
+        ),
     ];
     for (body, code) in cases {
         let answer = app.post(AWS, &body).await;
-        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{body}: {answer:?}");
+        assert_eq!(
+            answer.status,
+            StatusCode::UNAUTHORIZED,
+            "{body}: {answer:?}"
+        );
         assert_eq!(answer.code(), code, "{body}");
         assert_eq!(answer.message(), "Invalid AWS identity.");
         let detail = answer.body["detail"].as_str().unwrap_or("");
         assert!(!detail.is_empty(), "a 401 says what failed");
-        assert!(!detail.contains(&signature[..20]), "the detail does not echo the proof");
+        assert!(
+            !detail.contains(&signature[..20]),
+            "the detail does not echo the proof"
+        );
     }
     // Nothing stored was touched by the failures.
     assert_eq!(app.aws_exchange("i-x", None).await.status, StatusCode::OK);
@@ -119,7 +162,12 @@ async fn verification_happens_before_any_database_access() {
     assert_eq!(valid.code(), "internal");
     let text = valid.body.to_string().to_lowercase();
     assert!(!text.contains("sql") && !text.contains("pool"), "{text}");
-    let ready = app.client.get(format!("{}/readyz", app.base)).send().await.unwrap();
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 

@@ -44,12 +44,20 @@ async fn heartbeat_and_lifecycle_are_recorded() {
     let ws = app.workspace("dev").await;
     let build = app.build(&ws, "start", ec2("i-life", &["main"])).await;
     let agent_id = build["resources"][0]["agents"][0]["id"].as_str().unwrap();
-    assert_eq!(build["resources"][0]["agents"][0]["lifecycle_state"], "created");
+    assert_eq!(
+        build["resources"][0]["agents"][0]["lifecycle_state"],
+        "created"
+    );
     let token = app.token_for("i-life", None).await;
 
     app.clock.advance(Duration::from_secs(10));
     let heartbeat = app
-        .agent_request(Method::POST, "/api/v2/workspaceagents/me/heartbeat", &token, None)
+        .agent_request(
+            Method::POST,
+            "/api/v2/workspaceagents/me/heartbeat",
+            &token,
+            None,
+        )
         .await;
     assert_eq!(heartbeat.status, StatusCode::NO_CONTENT);
     for state in ["starting", "ready"] {
@@ -74,7 +82,9 @@ async fn heartbeat_and_lifecycle_are_recorded() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad.body["validations"][0]["field"], "state");
 
-    let agent = app.admin_get(&format!("/api/v2/workspaceagents/{agent_id}")).await;
+    let agent = app
+        .admin_get(&format!("/api/v2/workspaceagents/{agent_id}"))
+        .await;
     assert_eq!(agent.status, StatusCode::OK);
     assert_eq!(agent.body["lifecycle_state"], "ready");
     assert_eq!(agent.body["last_seen_at"], "2026-12-04T12:00:10Z");
@@ -89,7 +99,10 @@ async fn token_agents_get_their_token_once_and_lose_it_on_rebuild() {
         "agents": [{"name": "main", "auth": "token"}]}]);
     let build = app.build(&ws, "start", resources.clone()).await;
     let agent = &build["resources"][0]["agents"][0];
-    let token = agent["token"].as_str().expect("token shown at creation").to_owned();
+    let token = agent["token"]
+        .as_str()
+        .expect("token shown at creation")
+        .to_owned();
     assert_eq!(agent["auth_instance_id"], serde_json::Value::Null);
 
     let manifest = app.manifest(&token).await;
@@ -98,10 +111,16 @@ async fn token_agents_get_their_token_once_and_lose_it_on_rebuild() {
 
     // Never shown again.
     let agent_id = agent["id"].as_str().unwrap();
-    let shown = app.admin_get(&format!("/api/v2/workspaceagents/{agent_id}")).await;
+    let shown = app
+        .admin_get(&format!("/api/v2/workspaceagents/{agent_id}"))
+        .await;
     assert!(shown.body.get("token").is_none());
     let workspace = app.admin_get(&format!("/api/v2/workspaces/{ws}")).await;
-    assert!(workspace.body["latest_build"]["resources"][0]["agents"][0].get("token").is_none());
+    assert!(
+        workspace.body["latest_build"]["resources"][0]["agents"][0]
+            .get("token")
+            .is_none()
+    );
 
     app.build(&ws, "start", resources).await;
     assert_eq!(app.manifest(&token).await.status, StatusCode::UNAUTHORIZED);
@@ -109,14 +128,18 @@ async fn token_agents_get_their_token_once_and_lose_it_on_rebuild() {
 
 async fn restart_keeps_everything(app: TestApp, reopen: impl AsyncFnOnce() -> Store) {
     let ws = app.workspace("keep").await;
-    app.build(&ws, "start", ec2("i-keep", &["main", "dev"])).await;
+    app.build(&ws, "start", ec2("i-keep", &["main", "dev"]))
+        .await;
     let token = app.token_for("i-keep", Some("dev")).await;
     let admin_token = app.admin_token.clone();
     let (data_dir, tempdir) = app.stop().await;
 
     let store = reopen().await;
     let app = TestApp::start(store, data_dir, Clock::manual(START)).await;
-    assert_eq!(app.admin_token, admin_token, "the admin token file is reused");
+    assert_eq!(
+        app.admin_token, admin_token,
+        "the admin token file is reused"
+    );
     assert_eq!(app.manifest(&token).await.body["agent_name"], "dev");
     let listed = app.admin_get("/api/v2/workspaces").await;
     assert_eq!(listed.body[0]["name"], "keep");

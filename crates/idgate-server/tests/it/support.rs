@@ -80,7 +80,9 @@ impl TestApp {
     pub async fn spawn_postgres() -> Option<TestApp> {
         let url = crate::postgres::fresh_database().await?;
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::connect_postgres(&url).await.expect("connect postgres");
+        let store = Store::connect_postgres(&url)
+            .await
+            .expect("connect postgres");
         let mut app = TestApp::start(store, dir.path().to_owned(), Clock::manual(START)).await;
         app._tempdir = Some(dir);
         Some(app)
@@ -137,7 +139,10 @@ impl TestApp {
             Value::Null
         } else {
             serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                panic!("non-JSON body ({status}): {}", String::from_utf8_lossy(&bytes))
+                panic!(
+                    "non-JSON body ({status}): {}",
+                    String::from_utf8_lossy(&bytes)
+                )
             })
         };
         Answer { status, body }

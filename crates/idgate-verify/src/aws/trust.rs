@@ -115,20 +115,22 @@ pub struct AwsTrust {
 /// **Invariant:** every bundled PEM parses (`tests::every_bundled_certificate_parses`). A
 /// file that did not would be left out, so its region would fail closed instead of panicking.
 static BUNDLED_TRUST: LazyLock<AwsTrust> = LazyLock::new(|| {
-    let certs = BUNDLED
-        .iter()
-        .filter_map(|bundled| {
-            let scope = match bundled.scope {
-                BundledScope::Regions(regions) => {
-                    Scope::Regions(regions.iter().map(|region| (*region).to_owned()).collect())
-                }
-                BundledScope::OtherRegions => Scope::OtherRegions,
-            };
-            let mut parsed = parse_pem(bundled.pem.as_bytes()).ok()?;
-            let cert = parsed.pop()?;
-            Some(cert.into_trusted(scope, bundled.kind))
-        })
-        .collect();
+    let mut certs = Vec::with_capacity(BUNDLED.len());
+    for bundled in BUNDLED {
+        let Ok(mut parsed) = parse_pem(bundled.pem.as_bytes()) else {
+            continue;
+        };
+        let Some(cert) = parsed.pop() else {
+            continue;
+        };
+        let scope = match bundled.scope {
+            BundledScope::Regions(regions) => {
+                Scope::Regions(regions.iter().map(|region| (*region).to_owned()).collect())
+            }
+            BundledScope::OtherRegions => Scope::OtherRegions,
+        };
+        certs.push(cert.into_trusted(scope, bundled.kind));
+    }
     AwsTrust { certs }
 });
 

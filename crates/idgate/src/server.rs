@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
+use idgate_server::AppState;
 use idgate_server::tokens::{AdminTokenOrigin, load_or_create_admin_token};
 use idgate_server::trust::{load_aws_trust, report_aws_trust};
-use idgate_server::AppState;
 use idgate_store::Store;
 
 /// Flags of `idgate server`. Each also reads the environment variable shown.
@@ -75,7 +75,11 @@ fn init_tracing() {
     let filter = EnvFilter::try_from_env("IDGATE_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,sqlx=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .init();
 }
 
 /// Starts the server and runs it until SIGTERM or Ctrl-C.

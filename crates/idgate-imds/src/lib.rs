@@ -7,6 +7,8 @@
 //! on no other workspace crate.
 
 pub mod aws;
+pub mod azure;
+pub mod gcp;
 
 /// Errors of the emulator.
 #[derive(Debug, thiserror::Error)]

@@ -12,8 +12,10 @@
 //!   (`rsa2048` or legacy DSA `pkcs7`) signatures, checked against pinned regional keys.
 
 pub mod aws;
+pub mod azure;
 pub mod ber;
 pub mod error;
+pub mod gcp;
 
 pub use error::{Error, FailureKind};
 

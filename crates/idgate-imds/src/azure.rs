@@ -1,0 +1,1 @@
+//! Azure attested documents (being written).

@@ -1,0 +1,1 @@
+//! GCP identity tokens (being written).

@@ -193,22 +193,34 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn resource(&mut self, item: &Value, path: String) -> Option<ResourceSpec> {
-        let Some(object) = item.as_object() else {
-            self.problems.push(Validation {
-                field: path,
-                detail: "must be an object".into(),
-            });
-            return None;
-        };
-        let mut f = Fields::nested(object, path);
+    /// Starts reading an element of an array, which must be an object.
+    fn element(&mut self, item: &'a Value, path: String) -> Option<Fields<'a>> {
+        match item.as_object() {
+            Some(object) => Some(Fields::nested(object, path)),
+            None => {
+                self.problems.push(Validation {
+                    field: path,
+                    detail: "must be an object".into(),
+                });
+                None
+            }
+        }
+    }
+
+    /// Takes over the problems of a nested object; whether it had none.
+    fn absorb(&mut self, mut nested: Fields<'a>) -> bool {
+        let clean = nested.is_clean();
+        self.problems.append(&mut nested.problems);
+        clean
+    }
+
+    fn resource(&mut self, item: &'a Value, path: String) -> Option<ResourceSpec> {
+        let mut f = self.element(item, path)?;
         let name = f.required_name("name");
         let kind = f.required_string("type");
         let instance_id = f.optional_instance_id("instance_id");
         let agents = f.agents(instance_id.is_some());
-        let ok = f.is_clean();
-        self.problems.append(&mut f.problems);
-        if !ok {
+        if !self.absorb(f) {
             return None;
         }
         Some(ResourceSpec {
@@ -245,18 +257,11 @@ impl<'a> Fields<'a> {
 
     fn agent(
         &mut self,
-        item: &Value,
+        item: &'a Value,
         path: String,
         resource_has_instance_id: bool,
     ) -> Option<AgentSpec> {
-        let Some(object) = item.as_object() else {
-            self.problems.push(Validation {
-                field: path,
-                detail: "must be an object".into(),
-            });
-            return None;
-        };
-        let mut f = Fields::nested(object, path);
+        let mut f = self.element(item, path)?;
         let name = f.required_name("name");
         let auth = f.auth("auth");
         let instance_id = f.optional_instance_id("instance_id");
@@ -275,9 +280,7 @@ impl<'a> Fields<'a> {
                 ),
             );
         }
-        let ok = f.is_clean();
-        self.problems.append(&mut f.problems);
-        if !ok {
+        if !self.absorb(f) {
             return None;
         }
         Some(AgentSpec {

@@ -4,8 +4,10 @@
 //! [`router`] builds the whole API on an [`AppState`] and can be driven without a socket;
 //! [`serve`] runs it on a listener until a shutdown future completes.
 
+pub mod aia;
 pub mod error;
 pub mod extract;
+pub mod gcp_keys;
 mod handlers;
 pub mod metrics;
 pub mod resolve;

@@ -1,0 +1,1 @@
+//! Fetching missing Azure intermediates from AIA URLs, safely (being written).

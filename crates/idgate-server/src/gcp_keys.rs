@@ -1,0 +1,1 @@
+//! The GCP key set: fetched, cached, refreshed and persisted (being written).

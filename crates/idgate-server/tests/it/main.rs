@@ -6,5 +6,7 @@ mod support;
 
 mod admin;
 mod agent_auth;
+mod aia;
 mod bad_input;
+mod gcp_keys;
 mod lifecycle;

@@ -20,4 +20,20 @@ pub enum Error {
     /// Building or encoding the certificate failed.
     #[error("certificate encoding failed: {0}")]
     Certificate(String),
+    /// Reading or writing one of the emulator's key or certificate files failed.
+    #[error("cannot access {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A key or certificate file exists but cannot be used.
+    #[error("{} is not usable: {reason}", path.display())]
+    InvalidFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }

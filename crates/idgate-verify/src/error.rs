@@ -178,6 +178,220 @@ pub enum Error {
         region: String,
     },
 
+    // ---- GCP ------------------------------------------------------------------------------
+    /// The GCP token is not three dot-separated segments.
+    #[error("the token is not three base64url segments separated by dots")]
+    TokenSegments,
+    /// A segment of the GCP token is not canonical base64url without padding.
+    #[error("the token's {segment} is not base64url without padding")]
+    TokenBase64 {
+        /// `header`, `payload` or `signature`.
+        segment: &'static str,
+    },
+    /// The header or payload of the GCP token is not a JSON object.
+    #[error("the token's {segment} is not a JSON object")]
+    TokenJson {
+        /// `header` or `payload`.
+        segment: &'static str,
+    },
+    /// A header field of the GCP token is missing or invalid (`alg`, `kid`), or present
+    /// although it must not be (`crit`).
+    #[error("the token header has no valid `{field}` field")]
+    TokenHeaderField {
+        /// The header field.
+        field: &'static str,
+    },
+    /// The GCP token is signed with an algorithm other than RS256 (`none`, HMAC, ...).
+    #[error("the token is not signed with RS256, the only algorithm accepted")]
+    AlgorithmNotAllowed,
+    /// The GCP token's `kid` is not in the key set.
+    #[error(
+        "the token's signing key{} is not in the GCP key set",
+        crate::gcp::shown(.kid)
+    )]
+    UnknownKeyId {
+        /// The key ID, when it is short printable ASCII (else not kept).
+        kid: Option<String>,
+    },
+    /// The GCP token's RS256 signature does not verify with the key its `kid` names.
+    #[error("the token's signature does not verify with its GCP key")]
+    TokenSignatureInvalid,
+    /// A claim of the GCP token is missing or has the wrong type or an invalid value.
+    #[error("the token has no valid `{claim}` claim")]
+    TokenClaim {
+        /// The claim, such as `exp` or `google.compute_engine.instance_id`.
+        claim: &'static str,
+    },
+    /// The GCP token's `iss` is not Google.
+    #[error(
+        "the token's issuer{} is not Google (https://accounts.google.com)",
+        crate::gcp::shown(.issuer)
+    )]
+    IssuerNotGoogle {
+        /// The issuer, when it is short printable ASCII (else not kept).
+        issuer: Option<String>,
+    },
+    /// The GCP token's `aud` is not one of the accepted audiences.
+    #[error(
+        "the token's audience{} is not one of the accepted audiences",
+        crate::gcp::shown(.audience)
+    )]
+    AudienceNotAccepted {
+        /// The audience, when it is short printable ASCII (else not kept).
+        audience: Option<String>,
+    },
+    /// The GCP token's `aud` is an array that does not hold exactly one audience.
+    #[error("the token must name exactly one audience, found {found}")]
+    AudienceNotSingle {
+        /// How many audiences the array holds.
+        found: usize,
+    },
+    /// The GCP token's `exp` is more than the allowed clock skew in the past.
+    #[error("the token has expired (more than 60 seconds ago)")]
+    TokenExpired {
+        /// The token's `exp` (for logs; not part of the message).
+        expires_at: crate::UnixTime,
+    },
+    /// The GCP token's `iat` (or `nbf`) is more than the allowed clock skew in the future.
+    #[error("the token's `{claim}` is more than 60 seconds in the future")]
+    TokenNotYetValid {
+        /// `iat` or `nbf`.
+        claim: &'static str,
+    },
+    /// A GCP key set is neither a JWKS nor a map of key IDs to PEM certificates.
+    #[error("the GCP key set is neither a JWKS nor a map of key IDs to PEM certificates")]
+    GcpKeySetFormat,
+    /// An entry of a GCP key set is not a valid RSA public key of at least 2048 bits.
+    #[error("GCP key {position} is not a valid RSA public key of at least 2048 bits")]
+    InvalidGcpKey {
+        /// 1-based position of the entry.
+        position: usize,
+    },
+    /// Two entries of a GCP key set have the same key ID.
+    #[error("GCP key {position} repeats the key ID of an earlier key")]
+    DuplicateKeyId {
+        /// 1-based position of the second entry.
+        position: usize,
+    },
+    /// A GCP key set holds no usable RS256 signing key.
+    #[error("the GCP key set holds no usable RS256 signing key")]
+    NoUsableGcpKeys,
+
+    // ---- Azure ----------------------------------------------------------------------------
+    /// The PKCS#7 signature is not in canonical DER form: it does not re-encode to the
+    /// bytes received (for example a SET OF out of DER order).
+    #[error("the PKCS#7 signature is not in canonical DER form")]
+    AzureNotCanonical,
+    /// The PKCS#7 certificate set holds more certificates than this crate reads.
+    #[error("the PKCS#7 signature holds more than {max} certificates")]
+    AzureTooManyCertificates {
+        /// The largest number of certificates accepted.
+        max: usize,
+    },
+    /// The PKCS#7 certificate set holds an entry that is not an X.509 certificate.
+    #[error("the PKCS#7 signature holds a certificate entry that is not an X.509 certificate")]
+    AzureUnsupportedCertificate,
+    /// No certificate in the PKCS#7 signature matches the SignerInfo's signer identifier
+    /// (issuer and serial number, or subject key identifier).
+    #[error("no certificate in the PKCS#7 signature matches its signer identifier")]
+    AzureSignerNotFound,
+    /// More than one certificate in the PKCS#7 signature matches the signer identifier.
+    #[error("several certificates in the PKCS#7 signature match its signer identifier")]
+    AzureSignerAmbiguous,
+    /// The Azure signer certificate's validity starts after `now`.
+    #[error("the Azure signer certificate is not valid yet")]
+    AzureSignerNotYetValid,
+    /// The Azure signer certificate's validity ended before `now`.
+    #[error("the Azure signer certificate has expired")]
+    AzureSignerExpired,
+    /// An extension of the signer certificate that idgate reads does not decode or occurs
+    /// more than once.
+    #[error("the Azure signer certificate has an invalid {extension} extension")]
+    AzureSignerExtension {
+        /// The extension, such as `subject alternative name`.
+        extension: &'static str,
+    },
+    /// The signer certificate does not hold an RSA key of 2048 to 4096 bits.
+    #[error("the Azure signer certificate does not hold an RSA key of 2048 to 4096 bits")]
+    AzureSignerKey,
+    /// The PKCS#7 signature does not verify with the signer certificate's key.
+    #[error("the PKCS#7 signature does not verify with the Azure signer certificate's key")]
+    AzureSignatureInvalid,
+    /// The signer certificate's names (SAN dNSNames, else the CN) include no Azure metadata
+    /// service name (`metadata.azure.com`, `.us`, `.cn`, `metadata.microsoftazure.de`, or a
+    /// subdomain of one).
+    #[error("the Azure signer certificate is not issued for an Azure metadata service name")]
+    AzureSignerName,
+    /// The signed content is not a JSON object.
+    #[error("the Azure attested document is not a JSON object")]
+    AzureDocumentNotJson,
+    /// A field of the attested document is missing, has the wrong type or an invalid value.
+    #[error("the Azure attested document has no valid `{field}` field")]
+    AzureDocumentField {
+        /// The JSON field, such as `vmId` or `timeStamp.expiresOn`.
+        field: &'static str,
+    },
+    /// The attested document's `timeStamp.expiresOn` has passed.
+    #[error("the Azure attested document has expired")]
+    AzureDocumentExpired,
+    /// The attested document's `timeStamp.createdOn` is more than 5 minutes in the future.
+    #[error("the Azure attested document was created more than 5 minutes in the future")]
+    AzureDocumentFromFuture,
+    /// A certificate of the signer's chain is outside its validity period at `now`.
+    #[error("a certificate in the Azure signer's chain is expired or not yet valid")]
+    AzureChainExpired {
+        /// The path validator's error (for logs; not part of the message).
+        #[source]
+        source: webpki::Error,
+    },
+    /// The signer certificate does not chain to a trusted root through the known
+    /// certificates, although its issuer is among them.
+    #[error("the Azure signer certificate does not chain to a trusted root")]
+    AzureUntrustedChain,
+    /// The signer's issuing CA is not among the known certificates. The caller may fetch it
+    /// from `urls`, add it with `AzureTrust::add_fetched_intermediate` and verify again.
+    #[error(
+        "the Azure signer certificate's issuing CA is not known; it can be fetched from the certificate's AIA URLs"
+    )]
+    AzureMissingIntermediate {
+        /// The signer certificate's AIA caIssuers URLs (http or https only).
+        urls: Vec<String>,
+    },
+    /// The path validator refused the signer's chain for another reason.
+    #[error("the Azure signer certificate's chain was refused: {reason}")]
+    AzureChainRejected {
+        /// What was wrong, as a fixed phrase.
+        reason: &'static str,
+        /// The path validator's error (for logs; not part of the message).
+        #[source]
+        source: webpki::Error,
+    },
+    /// A certificate given as Azure trust input cannot be used by the path validator.
+    #[error("certificate {position} cannot be used for Azure chain validation")]
+    AzureTrustCertificate {
+        /// 1-based position of the certificate in its input.
+        position: usize,
+        /// The path validator's error.
+        #[source]
+        source: webpki::Error,
+    },
+    /// The data fetched from an AIA URL is not a DER X.509 certificate.
+    #[error("the fetched data is not a DER X.509 certificate")]
+    AzureFetchedInvalid {
+        /// The decoder's error.
+        #[source]
+        source: der::Error,
+    },
+    /// A certificate fetched from an AIA URL is not a CA certificate.
+    #[error("the fetched certificate is not a CA certificate")]
+    AzureFetchedNotCa,
+    /// A certificate fetched from an AIA URL is outside its validity period at `now`.
+    #[error("the fetched certificate is expired or not yet valid")]
+    AzureFetchedExpired,
+    /// A certificate fetched from an AIA URL does not chain to a trusted Azure root.
+    #[error("the fetched certificate does not chain to a trusted Azure root")]
+    AzureFetchedUntrusted,
+
     // ---- trust inputs (configuration, not proofs) -----------------------------------------
     /// A PEM buffer given as trust input holds no CERTIFICATE block.
     #[error("the PEM input holds no CERTIFICATE block")]
@@ -235,6 +449,52 @@ impl Error {
             | Error::InvalidCertificate { .. }
             | Error::UnsupportedKey { .. }
             | Error::InvalidRegionName => FailureKind::Malformed,
+            // ---- GCP ----
+            Error::TokenSegments
+            | Error::TokenBase64 { .. }
+            | Error::TokenJson { .. }
+            | Error::TokenHeaderField { .. }
+            | Error::TokenClaim { .. }
+            | Error::GcpKeySetFormat
+            | Error::InvalidGcpKey { .. }
+            | Error::DuplicateKeyId { .. }
+            | Error::NoUsableGcpKeys => FailureKind::Malformed,
+            Error::AlgorithmNotAllowed | Error::TokenSignatureInvalid => {
+                FailureKind::SignatureInvalid
+            }
+            Error::UnknownKeyId { .. } => FailureKind::UnknownKey,
+            Error::IssuerNotGoogle { .. } => FailureKind::IssuerMismatch,
+            Error::AudienceNotAccepted { .. } | Error::AudienceNotSingle { .. } => {
+                FailureKind::AudienceMismatch
+            }
+            Error::TokenExpired { .. } | Error::TokenNotYetValid { .. } => {
+                FailureKind::TokenExpired
+            }
+            // ---- Azure ----
+            Error::AzureNotCanonical
+            | Error::AzureTooManyCertificates { .. }
+            | Error::AzureUnsupportedCertificate
+            | Error::AzureSignerAmbiguous
+            | Error::AzureSignerExtension { .. }
+            | Error::AzureDocumentNotJson
+            | Error::AzureDocumentField { .. }
+            | Error::AzureTrustCertificate { .. }
+            | Error::AzureFetchedInvalid { .. } => FailureKind::Malformed,
+            Error::AzureSignerKey | Error::AzureSignatureInvalid => FailureKind::SignatureInvalid,
+            Error::AzureSignerNotFound
+            | Error::AzureSignerName
+            | Error::AzureUntrustedChain
+            | Error::AzureMissingIntermediate { .. }
+            | Error::AzureChainRejected { .. }
+            | Error::AzureFetchedNotCa
+            | Error::AzureFetchedUntrusted => FailureKind::CertificateUntrusted,
+            Error::AzureSignerNotYetValid
+            | Error::AzureSignerExpired
+            | Error::AzureChainExpired { .. }
+            | Error::AzureFetchedExpired => FailureKind::CertificateExpired,
+            Error::AzureDocumentExpired | Error::AzureDocumentFromFuture => {
+                FailureKind::DocumentExpired
+            }
             Error::ContentMismatch
             | Error::MessageDigestMismatch
             | Error::AlgorithmMismatch { .. }

@@ -7,6 +7,16 @@
 mod aws_pkcs7;
 mod aws_samples;
 mod aws_trust;
+mod azure_proptests;
+mod azure_samples;
+mod azure_support;
+mod azure_synthetic;
+mod azure_trust;
+mod gcp_keys;
+mod gcp_proptests;
+mod gcp_samples;
+mod gcp_support;
+mod gcp_synthetic;
 mod proptests;
 mod synthetic;
 

@@ -90,6 +90,13 @@ pub enum ApiError {
         /// Why.
         error: idgate_verify::Error,
     },
+    /// The keys that verify a cloud's proofs could not be obtained (and none were cached).
+    KeysUnavailable {
+        /// Which cloud.
+        cloud: Cloud,
+        /// Why, safe to show (no internal paths beyond the configured source).
+        detail: String,
+    },
     /// The database does not answer.
     Unavailable,
     /// Anything unexpected. The text is logged, never sent.
@@ -241,6 +248,19 @@ impl ApiError {
                         proof_code(error.kind()),
                     ),
                     error.to_string(),
+                ),
+            ),
+            ApiError::KeysUnavailable { cloud, detail } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                with_detail(
+                    body(
+                        format!(
+                            "The {} signing keys are not available; try again shortly.",
+                            cloud.display_name()
+                        ),
+                        ErrorCode::Unavailable,
+                    ),
+                    detail,
                 ),
             ),
             ApiError::Unavailable => (

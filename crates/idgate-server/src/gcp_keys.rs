@@ -382,7 +382,11 @@ impl GcpKeySource {
         let state = self.lock();
         let planned = match (&state.keys, state.refresh_at) {
             (Some(_), Some(at)) => at,
-            _ => now,
+            (Some(_), None) => now,
+            // No key set has ever been fetched or loaded: GCP is not in use (yet). The first
+            // GCP request fetches on demand; until then the refresher makes no network request,
+            // so a server that never sees a GCP agent never contacts Google.
+            (None, _) => now + self.options.unknown_kid_interval,
         };
         match state.retry_at {
             Some(retry) if retry > planned => retry,

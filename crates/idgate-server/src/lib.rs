@@ -15,7 +15,7 @@ pub mod tokens;
 pub mod trust;
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -26,12 +26,15 @@ use idgate_api::{MAX_BODY_BYTES, paths};
 use idgate_store::{Store, TokenHash};
 use idgate_verify::UnixTime;
 use idgate_verify::aws::AwsTrust;
+use idgate_verify::azure::AzureTrust;
 use time::OffsetDateTime;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub use aia::AiaFetcher;
 pub use error::{ApiError, Cloud};
+pub use gcp_keys::GcpKeySource;
 pub use metrics::Metrics;
 pub use tokens::Secret;
 
@@ -75,6 +78,36 @@ impl Clock {
     }
 }
 
+/// Everything the verifiers trust, as configured at start-up.
+pub struct Trust {
+    /// Pinned AWS keys.
+    pub aws: AwsTrust,
+    /// Pinned Azure roots and known intermediates.
+    pub azure: AzureTrust,
+    /// How missing Azure intermediates are fetched (or not).
+    pub aia: AiaFetcher,
+    /// Google's signing keys.
+    pub gcp_keys: Arc<GcpKeySource>,
+    /// Accepted `aud` values of GCP identity tokens.
+    pub gcp_audiences: Vec<String>,
+}
+
+/// Azure verification state: the trust store grows when a missing intermediate is fetched.
+pub struct AzureState {
+    /// Roots and intermediates. Locked only for the synchronous verification itself.
+    pub trust: RwLock<AzureTrust>,
+    /// The AIA fetcher.
+    pub aia: AiaFetcher,
+}
+
+/// GCP verification state.
+pub struct GcpState {
+    /// The key set.
+    pub keys: Arc<GcpKeySource>,
+    /// Accepted audiences.
+    pub audiences: Vec<String>,
+}
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
@@ -84,6 +117,10 @@ pub struct AppState {
     pub admin_token_hash: TokenHash,
     /// Pinned AWS keys.
     pub aws_trust: Arc<AwsTrust>,
+    /// Azure trust and intermediate fetching.
+    pub azure: Arc<AzureState>,
+    /// GCP keys and audiences.
+    pub gcp: Arc<GcpState>,
     /// Lifetime of issued session tokens.
     pub session_ttl: Duration,
     /// Metrics registry.
@@ -94,16 +131,19 @@ pub struct AppState {
 
 impl AppState {
     /// A state with the system clock and fresh metrics.
-    pub fn new(
-        store: Store,
-        admin_token: &Secret,
-        aws_trust: AwsTrust,
-        session_ttl: Duration,
-    ) -> Self {
+    pub fn new(store: Store, admin_token: &Secret, trust: Trust, session_ttl: Duration) -> Self {
         AppState {
             store,
             admin_token_hash: admin_token.hash(),
-            aws_trust: Arc::new(aws_trust),
+            aws_trust: Arc::new(trust.aws),
+            azure: Arc::new(AzureState {
+                trust: RwLock::new(trust.azure),
+                aia: trust.aia,
+            }),
+            gcp: Arc::new(GcpState {
+                keys: trust.gcp_keys,
+                audiences: trust.gcp_audiences,
+            }),
             session_ttl,
             metrics: Metrics::new(),
             clock: Clock::System,
@@ -126,6 +166,8 @@ pub fn router(state: AppState) -> Router {
     use handlers::{admin, agent, auth, ops};
     Router::new()
         .route(paths::AWS_INSTANCE_IDENTITY, post(auth::aws))
+        .route(paths::AZURE_INSTANCE_IDENTITY, post(auth::azure))
+        .route(paths::GOOGLE_INSTANCE_IDENTITY, post(auth::google))
         .route(paths::ME_MANIFEST, get(agent::manifest))
         .route(paths::ME_HEARTBEAT, post(agent::heartbeat))
         .route(paths::ME_LIFECYCLE, post(agent::lifecycle))
@@ -169,10 +211,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let housekeeping = spawn_housekeeping(state.clone());
+    let gcp_refresher = state.gcp.keys.clone().spawn_refresher();
     let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await;
     housekeeping.abort();
+    gcp_refresher.abort();
     result
 }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use idgate_verify::UnixTime;
 use idgate_verify::aws::AwsTrust;
+use idgate_verify::azure::AzureTrust;
 
 /// Errors loading trust roots.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,14 @@ pub enum TrustError {
     /// A file holds no usable certificate.
     #[error("{path} is not a usable PEM certificate file: {source}")]
     BadPem {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: idgate_verify::Error,
+    },
+    /// A PEM file given for Azure holds no usable certificate.
+    #[error("{path} is not a usable PEM certificate file for Azure: {source}")]
+    BadAzurePem {
         /// The file.
         path: PathBuf,
         /// Why.
@@ -107,5 +116,64 @@ pub fn report_aws_trust(trust: &AwsTrust, now: UnixTime) {
         certificates = certificates.len(),
         outside_validity = outside,
         "AWS trust loaded (validity dates are reported, not enforced)"
+    );
+}
+
+/// Which Azure PEM file a certificate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AzureFile {
+    Roots,
+    Intermediates,
+}
+
+/// The pinned Azure roots and bundled intermediates, plus the operator's extra roots
+/// (`--azure-roots`) and intermediates (`--azure-intermediates`).
+pub fn load_azure_trust(
+    roots: Option<&Path>,
+    intermediates: Option<&Path>,
+) -> Result<AzureTrust, TrustError> {
+    let mut trust = AzureTrust::bundled();
+    for (path, which) in [
+        (roots, AzureFile::Roots),
+        (intermediates, AzureFile::Intermediates),
+    ] {
+        let Some(path) = path else { continue };
+        let pem = std::fs::read(path).map_err(|source| TrustError::ReadFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        let added = match which {
+            AzureFile::Roots => trust.add_roots_pem(&pem),
+            AzureFile::Intermediates => trust.add_intermediates_pem(&pem),
+        }
+        .map_err(|source| TrustError::BadAzurePem {
+            path: path.to_owned(),
+            source,
+        })?;
+        tracing::info!(path = %path.display(), certificates = added, kind = ?which, "extra Azure certificates loaded");
+    }
+    Ok(trust)
+}
+
+/// How far ahead an expiring Azure root or intermediate is announced.
+const EXPIRY_WARNING_SECONDS: i64 = 30 * 24 * 3600;
+
+/// Logs a summary of the Azure trust store, and warns about every certificate that has expired
+/// or expires within 30 days, by name, so that trust roots never expire silently.
+pub fn report_azure_trust(trust: &AzureTrust, now: UnixTime) {
+    let certificates = trust.certificates();
+    for cert in &certificates {
+        if now > cert.not_after {
+            tracing::warn!(role = ?cert.role, subject = %cert.subject, sha256 = %cert.sha256,
+                "Azure certificate has expired and no longer helps verification; update idgate or pass a current one");
+        } else if now.0 + EXPIRY_WARNING_SECONDS > cert.not_after.0 {
+            tracing::warn!(role = ?cert.role, subject = %cert.subject, sha256 = %cert.sha256,
+                days_left = (cert.not_after.0 - now.0) / 86_400,
+                "Azure certificate expires soon");
+        }
+    }
+    tracing::info!(
+        certificates = certificates.len(),
+        "Azure trust loaded (pinned roots and known intermediates)"
     );
 }

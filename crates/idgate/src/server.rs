@@ -6,9 +6,15 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
-use idgate_server::AppState;
+use std::sync::Arc;
+
+use idgate_server::aia::{AiaFetcher, AiaPolicy};
+use idgate_server::gcp_keys::{GcpKeySource, JwksSource};
 use idgate_server::tokens::{AdminTokenOrigin, load_or_create_admin_token};
-use idgate_server::trust::{load_aws_trust, report_aws_trust};
+use idgate_server::trust::{
+    load_aws_trust, load_azure_trust, report_aws_trust, report_azure_trust,
+};
+use idgate_server::{AppState, Trust};
 use idgate_store::Store;
 
 /// Flags of `idgate server`. Each also reads the environment variable shown.
@@ -40,6 +46,32 @@ pub struct ServerArgs {
     /// in addition to the bundled regional certificates (for a new region, or a test signer).
     #[arg(long, env = "IDGATE_AWS_CERTS")]
     aws_certs: Option<PathBuf>,
+
+    /// PEM file of extra trusted Azure roots, added to the pinned set (DigiCert Global Root
+    /// G2 and G3, Microsoft RSA and ECC Root CA 2017, Microsoft TLS RSA Root G2).
+    #[arg(long, env = "IDGATE_AZURE_ROOTS")]
+    azure_roots: Option<PathBuf>,
+
+    /// PEM file of extra Azure intermediate certificates (for example a newly rotated issuing
+    /// CA, on a site that cannot fetch it).
+    #[arg(long, env = "IDGATE_AZURE_INTERMEDIATES")]
+    azure_intermediates: Option<PathBuf>,
+
+    /// Fetch a missing Azure intermediate from the signer's AIA URL (only from
+    /// www.microsoft.com, caissuers.microsoft.com or cacerts.digicert.com, public addresses
+    /// only). Pass =false on air-gapped sites and use --azure-intermediates instead.
+    #[arg(long, env = "IDGATE_AZURE_FETCH_INTERMEDIATES", default_value_t = true, action = clap::ArgAction::Set)]
+    azure_fetch_intermediates: bool,
+
+    /// Where Google's signing keys come from: a JWKS URL, or the path of a JWKS file
+    /// (air-gapped sites, tests). Fetched keys are cached in the data directory.
+    #[arg(long, env = "IDGATE_GCP_JWKS", default_value = idgate_server::gcp_keys::GOOGLE_JWKS_URL)]
+    gcp_jwks: String,
+
+    /// Accepted `aud` values of GCP identity tokens, comma-separated; replaces the default
+    /// list, which is `coder` and the access URL.
+    #[arg(long, env = "IDGATE_GCP_AUDIENCES", value_delimiter = ',')]
+    gcp_audiences: Vec<String>,
 
     /// How long an issued session token stays valid, e.g. 30m, 24h, 7d.
     #[arg(long, env = "IDGATE_SESSION_TTL", default_value = "24h", value_parser = parse_duration)]
@@ -102,10 +134,6 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         }
     }
 
-    let aws_trust = load_aws_trust(args.aws_certs.as_deref())?;
-    let state = AppState::new(store.clone(), &admin_token, aws_trust, args.session_ttl);
-    report_aws_trust(&state.aws_trust, state.unix_now());
-
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| {
@@ -121,6 +149,23 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         .access_url
         .clone()
         .unwrap_or_else(|| format!("http://{local}"));
+
+    let trust = load_trust(&args, &access_url)?;
+    let state = AppState::new(store.clone(), &admin_token, trust, args.session_ttl);
+    report_aws_trust(&state.aws_trust, state.unix_now());
+    report_azure_trust(
+        &state
+            .azure
+            .trust
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        state.unix_now(),
+    );
+    tracing::info!(
+        source = ?state.gcp.keys.source(),
+        audiences = ?state.gcp.audiences,
+        "GCP identity tokens accepted for these audiences"
+    );
     tracing::info!(
         listen = %local,
         %access_url,
@@ -134,6 +179,47 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     store.close().await;
     tracing::info!("idgate stopped");
     Ok(())
+}
+
+/// Builds what the verifiers trust from the flags.
+fn load_trust(args: &ServerArgs, access_url: &str) -> Result<Trust> {
+    let aws = load_aws_trust(args.aws_certs.as_deref())?;
+    let azure = load_azure_trust(
+        args.azure_roots.as_deref(),
+        args.azure_intermediates.as_deref(),
+    )?;
+    let aia = if args.azure_fetch_intermediates {
+        AiaFetcher::new(
+            AiaPolicy::azure(),
+            Some(args.data_dir.join(idgate_server::aia::CACHE_DIR_NAME)),
+        )
+        .context("cannot set up fetching of Azure intermediates")?
+    } else {
+        AiaFetcher::disabled()
+    };
+    let source = if args.gcp_jwks.starts_with("http://") || args.gcp_jwks.starts_with("https://") {
+        JwksSource::Url(args.gcp_jwks.clone())
+    } else {
+        JwksSource::File(PathBuf::from(&args.gcp_jwks))
+    };
+    let gcp_keys = GcpKeySource::new(source, Some(&args.data_dir))
+        .context("cannot set up the GCP key source; check --gcp-jwks (IDGATE_GCP_JWKS)")?;
+    let gcp_audiences = if args.gcp_audiences.is_empty() {
+        vec!["coder".to_owned(), access_url.to_owned()]
+    } else {
+        args.gcp_audiences
+            .iter()
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect()
+    };
+    Ok(Trust {
+        aws,
+        azure,
+        aia,
+        gcp_keys: Arc::new(gcp_keys),
+        gcp_audiences,
+    })
 }
 
 async fn open_store(args: &ServerArgs) -> Result<Store> {

@@ -233,6 +233,11 @@ fn help_explains_the_server_flags() {
         "--access-url",
         "--aws-certs",
         "--session-ttl",
+        "--azure-roots",
+        "--azure-intermediates",
+        "--azure-fetch-intermediates",
+        "--gcp-jwks",
+        "--gcp-audiences",
         "IDGATE_LISTEN",
     ] {
         assert!(help.contains(flag), "{flag} in {help}");

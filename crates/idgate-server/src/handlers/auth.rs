@@ -9,9 +9,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use idgate_api::{
-    AuthKind, AwsInstanceIdentityRequest, SessionTokenResponse, normalize_agent_name,
+    AuthKind, AwsInstanceIdentityRequest, AzureInstanceIdentityRequest,
+    GoogleInstanceIdentityRequest, SessionTokenResponse, normalize_agent_name,
 };
 use idgate_verify::aws::{AwsProof, verify_aws};
+use idgate_verify::azure::{AzureProof, VerifiedAzureIdentity, verify_azure};
+use idgate_verify::gcp::{token_kid, verify_gcp};
 
 use crate::AppState;
 use crate::error::{ApiError, Cloud};
@@ -48,6 +51,150 @@ async fn aws_exchange(
     issue_session(
         state,
         AuthKind::AwsInstanceIdentity,
+        &identity.instance_id,
+        request.agent_name.as_deref(),
+    )
+    .await
+}
+
+/// `POST /api/v2/workspaceagents/azure-instance-identity`.
+pub async fn azure(State(state): State<AppState>, body: Result<JsonBody, ApiError>) -> Response {
+    let started = Instant::now();
+    let result = match body {
+        Ok(JsonBody(value)) => azure_exchange(&state, &value).await,
+        Err(e) => Err(e),
+    };
+    respond(&state, Cloud::Azure, started, result)
+}
+
+async fn azure_exchange(
+    state: &AppState,
+    body: &serde_json::Value,
+) -> Result<SessionTokenResponse, ApiError> {
+    let request = AzureInstanceIdentityRequest::from_json(body).map_err(ApiError::Validation)?;
+    let identity = verify_azure_fetching(state, &request.signature).await?;
+    issue_session(
+        state,
+        AuthKind::AzureInstanceIdentity,
+        &identity.vm_id,
+        request.agent_name.as_deref(),
+    )
+    .await
+}
+
+/// Verifies an Azure proof. When the only problem is an intermediate that no configured or
+/// bundled certificate provides, fetches it from the signer's AIA URLs (through the
+/// SSRF-guarded fetcher), keeps it only if it chains to a pinned root, and verifies again.
+async fn verify_azure_fetching(
+    state: &AppState,
+    signature: &str,
+) -> Result<VerifiedAzureIdentity, ApiError> {
+    let proof = AzureProof { signature };
+    let first = verify_azure_now(state, &proof);
+    let error = match first {
+        Ok(identity) => return Ok(identity),
+        Err(error) => error,
+    };
+    let urls: Vec<String> = match error.missing_intermediate_urls() {
+        Some(urls) if state.azure.aia.is_enabled() => urls.to_vec(),
+        _ => return Err(azure_error(error)),
+    };
+    for url in &urls {
+        if fetch_intermediate(state, url).await {
+            return verify_azure_now(state, &proof).map_err(azure_error);
+        }
+    }
+    Err(azure_error(error))
+}
+
+fn verify_azure_now(
+    state: &AppState,
+    proof: &AzureProof<'_>,
+) -> Result<VerifiedAzureIdentity, idgate_verify::Error> {
+    let trust = state
+        .azure
+        .trust
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    verify_azure(proof, &trust, state.unix_now())
+}
+
+/// Fetches one AIA URL and offers the certificate to the trust store; whether it was accepted.
+async fn fetch_intermediate(state: &AppState, url: &str) -> bool {
+    let der = match state.azure.aia.fetch(url).await {
+        Ok(der) => der,
+        Err(error) => {
+            tracing::warn!(%error, "could not fetch a missing Azure intermediate");
+            return false;
+        }
+    };
+    let accepted = {
+        let mut trust = state
+            .azure
+            .trust
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        trust.add_fetched_intermediate(&der, state.unix_now())
+    };
+    match accepted {
+        Ok(()) => {
+            tracing::info!("fetched a missing Azure intermediate; it chains to a pinned root");
+            if let Err(error) = state.azure.aia.remember(url, &der).await {
+                tracing::warn!(%error, "could not cache the fetched Azure intermediate");
+            }
+            true
+        }
+        Err(error) => {
+            tracing::warn!(%error, "refused a fetched Azure intermediate");
+            false
+        }
+    }
+}
+
+fn azure_error(error: idgate_verify::Error) -> ApiError {
+    ApiError::Proof {
+        cloud: Cloud::Azure,
+        error,
+    }
+}
+
+/// `POST /api/v2/workspaceagents/google-instance-identity`.
+pub async fn google(State(state): State<AppState>, body: Result<JsonBody, ApiError>) -> Response {
+    let started = Instant::now();
+    let result = match body {
+        Ok(JsonBody(value)) => google_exchange(&state, &value).await,
+        Err(e) => Err(e),
+    };
+    respond(&state, Cloud::Gcp, started, result)
+}
+
+async fn google_exchange(
+    state: &AppState,
+    body: &serde_json::Value,
+) -> Result<SessionTokenResponse, ApiError> {
+    let request = GoogleInstanceIdentityRequest::from_json(body).map_err(ApiError::Validation)?;
+    let gcp_error = |error| ApiError::Proof {
+        cloud: Cloud::Gcp,
+        error,
+    };
+    let kid = token_kid(&request.json_web_token).map_err(gcp_error)?;
+    let keys = state.gcp.keys.for_kid(&kid).await.map_err(|error| {
+        tracing::warn!(%error, "Google's signing keys are not available");
+        ApiError::KeysUnavailable {
+            cloud: Cloud::Gcp,
+            detail: error.to_string(),
+        }
+    })?;
+    let identity = verify_gcp(
+        &request.json_web_token,
+        &keys,
+        &state.gcp.audiences,
+        state.unix_now(),
+    )
+    .map_err(gcp_error)?;
+    issue_session(
+        state,
+        AuthKind::GoogleInstanceIdentity,
         &identity.instance_id,
         request.agent_name.as_deref(),
     )

@@ -10,3 +10,4 @@ mod aia;
 mod bad_input;
 mod gcp_keys;
 mod lifecycle;
+mod other_clouds;

@@ -5,11 +5,18 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use idgate_imds::aws::{AwsInstance, AwsSigner};
+use idgate_imds::azure::{AzureCaOptions, AzureSigner};
+use idgate_imds::gcp::{GcpInstance, GcpSigner};
+use idgate_server::aia::AiaFetcher;
+use idgate_server::gcp_keys::{GcpKeySource, JwksSource};
 use idgate_server::tokens::load_or_create_admin_token;
-use idgate_server::{AppState, Clock};
+use idgate_server::{AppState, Clock, Trust};
 use idgate_store::Store;
 use idgate_verify::aws::AwsTrust;
+use idgate_verify::azure::AzureTrust;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -18,6 +25,18 @@ use time::macros::datetime;
 /// One signer for the whole test binary: key generation is the slow part.
 pub static SIGNER: LazyLock<AwsSigner> =
     LazyLock::new(|| AwsSigner::generate(1024).expect("generate the test signer"));
+
+/// The Azure test CA, valid around [`START`].
+pub static AZURE: LazyLock<AzureSigner> = LazyLock::new(|| {
+    AzureSigner::generate(&AzureCaOptions::valid_from(START)).expect("generate the Azure test CA")
+});
+
+/// The GCP test signing key.
+pub static GCP: LazyLock<GcpSigner> =
+    LazyLock::new(|| GcpSigner::generate().expect("generate the GCP test key"));
+
+/// The audience the test server accepts for GCP tokens.
+pub const GCP_AUDIENCE: &str = "coder";
 
 /// The time every test app starts at.
 pub const START: OffsetDateTime = datetime!(2026-12-04 12:00:00 UTC);
@@ -54,13 +73,35 @@ impl Answer {
     }
 }
 
-/// Trust: the bundled AWS certificates plus the test signer's.
-pub fn test_trust() -> AwsTrust {
+/// AWS trust: the bundled certificates plus the test signer's.
+pub fn test_aws_trust() -> AwsTrust {
     let mut trust = AwsTrust::bundled();
     trust
         .add_extra_pem(SIGNER.certificate_pem().as_bytes())
         .expect("trust the test signer");
     trust
+}
+
+/// Everything the test server trusts: the bundled roots plus the test signers', and the GCP
+/// test key from a JWKS file in `data_dir`. Intermediates are never fetched.
+pub fn test_trust(data_dir: &Path) -> Trust {
+    let mut azure = AzureTrust::bundled();
+    azure
+        .add_roots_pem(AZURE.root_pem().as_bytes())
+        .expect("trust the Azure test root");
+    azure
+        .add_intermediates_pem(AZURE.intermediate_pem().as_bytes())
+        .expect("know the Azure test intermediate");
+    let jwks = data_dir.join("test-jwks.json");
+    std::fs::write(&jwks, GCP.jwks_json()).expect("write the test JWKS");
+    let gcp_keys = GcpKeySource::new(JwksSource::File(jwks), Some(data_dir)).expect("key source");
+    Trust {
+        aws: test_aws_trust(),
+        azure,
+        aia: AiaFetcher::disabled(),
+        gcp_keys: Arc::new(gcp_keys),
+        gcp_audiences: vec![GCP_AUDIENCE.to_owned()],
+    }
 }
 
 impl TestApp {
@@ -90,14 +131,33 @@ impl TestApp {
 
     /// Starts a server on `store`, with the admin token file in `data_dir`.
     pub async fn start(store: Store, data_dir: PathBuf, clock: Clock) -> TestApp {
+        let trust = test_trust(&data_dir);
+        TestApp::start_with(store, data_dir, clock, trust).await
+    }
+
+    /// A new server on a fresh SQLite file, trusting `trust(data_dir)`.
+    pub async fn spawn_with(trust: impl FnOnce(&Path) -> Trust) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().to_owned();
+        let store = Store::open_sqlite(&data_dir.join("idgate.db"))
+            .await
+            .expect("open sqlite");
+        let trust = trust(&data_dir);
+        let mut app = TestApp::start_with(store, data_dir, Clock::manual(START), trust).await;
+        app._tempdir = Some(dir);
+        app
+    }
+
+    /// Starts a server on `store` with the given trust.
+    pub async fn start_with(
+        store: Store,
+        data_dir: PathBuf,
+        clock: Clock,
+        trust: Trust,
+    ) -> TestApp {
         let (admin, _) =
             load_or_create_admin_token(&data_dir.join("admin-token")).expect("admin token");
-        let mut state = AppState::new(
-            store.clone(),
-            &admin,
-            test_trust(),
-            Duration::from_secs(3600),
-        );
+        let mut state = AppState::new(store.clone(), &admin, trust, Duration::from_secs(3600));
         state.clock = clock.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -265,6 +325,55 @@ impl TestApp {
             .expect("token")
             .to_owned()
     }
+
+    /// An Azure exchange for `vm_id`, attested now by the test CA.
+    pub async fn azure_exchange(&self, vm_id: &str, agent_name: Option<&str>) -> Answer {
+        let signature = AZURE.attested_document(vm_id, "sub-1", None, self.clock.now());
+        let mut body = json!({"encoding": "pkcs7", "signature": signature});
+        if let Some(name) = agent_name {
+            body["agent_name"] = json!(name);
+        }
+        self.post("/api/v2/workspaceagents/azure-instance-identity", &body)
+            .await
+    }
+
+    /// A GCP exchange for `instance_id`, with a token issued now for `audience`.
+    pub async fn gcp_exchange_for(
+        &self,
+        instance_id: &str,
+        audience: &str,
+        agent_name: Option<&str>,
+    ) -> Answer {
+        let token = gcp_token(instance_id, audience, self.clock.now());
+        let mut body = json!({"json_web_token": token});
+        if let Some(name) = agent_name {
+            body["agent_name"] = json!(name);
+        }
+        self.post("/api/v2/workspaceagents/google-instance-identity", &body)
+            .await
+    }
+
+    /// A GCP exchange for `instance_id` with the accepted audience.
+    pub async fn gcp_exchange(&self, instance_id: &str, agent_name: Option<&str>) -> Answer {
+        self.gcp_exchange_for(instance_id, GCP_AUDIENCE, agent_name)
+            .await
+    }
+}
+
+/// A `format=full` identity token for `instance_id`, issued at `issued_at`.
+pub fn gcp_token(instance_id: &str, audience: &str, issued_at: OffsetDateTime) -> String {
+    GCP.identity_token(
+        &GcpInstance {
+            instance_id: instance_id.to_owned(),
+            instance_name: "dev-vm".into(),
+            project_id: "idgate-test".into(),
+            project_number: "123456789012".into(),
+            zone: "us-central1-a".into(),
+        },
+        audience,
+        issued_at,
+        true,
+    )
 }
 
 /// A document for `instance_id` in us-east-1, and its signature.

@@ -10,6 +10,11 @@
 //!
 //! * [`aws`]: EC2 instance identity documents with their RSA `signature` and/or PKCS#7
 //!   (`rsa2048` or legacy DSA `pkcs7`) signatures, checked against pinned regional keys.
+//! * [`azure`]: attested data (DER PKCS#7): the signer found by its identifier, Azure's
+//!   digest-OID quirk and nothing looser, the chain built by rustls-webpki to roots pinned by
+//!   fingerprint, the signer's name, and the document's own expiry.
+//! * [`gcp`]: identity tokens: RS256 only, the key chosen by `kid`, Google's issuer, an
+//!   accepted audience, `exp`/`iat` with 60 s of skew, and the Compute Engine instance ID.
 
 pub mod aws;
 pub mod azure;

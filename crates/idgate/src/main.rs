@@ -1,10 +1,11 @@
-//! The idgate binary: `idgate server` runs the server; the other subcommands are an admin CLI
-//! over the HTTP admin API.
+//! The idgate binary: `idgate server` runs the server, `idgate agent` runs an agent; the other
+//! subcommands are an admin CLI over the HTTP admin API.
 //!
 //! **Invariant:** only this crate reads the environment, installs the tracing subscriber or has
 //! a `main`.
 
 mod admin;
+mod agent;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -34,9 +35,9 @@ enum Command {
     /// Create templates and template versions.
     #[command(subcommand)]
     Template(admin::TemplateCommand),
-    /// Show one agent.
-    #[command(subcommand)]
-    Agent(admin::AgentCommand),
+    /// Run as a workspace agent (Coder-compatible flags), authenticate once (`exchange`),
+    /// diagnose a machine (`doctor`), or show one agent (`show`, admin).
+    Agent(agent::AgentArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,12 +58,18 @@ fn main() -> std::process::ExitCode {
             Command::Workspace(cmd) => admin::workspace(cmd).await,
             Command::Build(cmd) => admin::build(cmd).await,
             Command::Template(cmd) => admin::template(cmd).await,
-            Command::Agent(cmd) => admin::agent(cmd).await,
+            Command::Agent(args) => agent::run(args).await,
         }
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
+            if let Some(exit) = error.downcast_ref::<agent::Exit>() {
+                if exit.has_message() {
+                    eprintln!("error: {exit}");
+                }
+                return std::process::ExitCode::from(exit.code());
+            }
             eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE
         }

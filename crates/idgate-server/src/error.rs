@@ -30,6 +30,15 @@ impl Cloud {
         }
     }
 
+    /// The agent auth that this cloud's proofs authenticate.
+    pub fn auth_kind(self) -> idgate_api::AuthKind {
+        match self {
+            Cloud::Aws => idgate_api::AuthKind::AwsInstanceIdentity,
+            Cloud::Azure => idgate_api::AuthKind::AzureInstanceIdentity,
+            Cloud::Gcp => idgate_api::AuthKind::GoogleInstanceIdentity,
+        }
+    }
+
     /// A lowercase label for metrics and logs.
     pub fn label(self) -> &'static str {
         match self {

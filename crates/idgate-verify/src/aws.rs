@@ -15,13 +15,12 @@ mod document;
 mod pkcs7;
 mod trust;
 
-use base64::Engine as _;
 use rsa::Pkcs1v15Sign;
 use sha2::{Digest as _, Sha256};
 
 pub use trust::{AwsCertificateInfo, AwsKeyKind, AwsTrust, OTHER_REGIONS};
 
-use crate::{Error, UnixTime};
+use crate::{Error, UnixTime, base64_field};
 
 /// The largest identity document accepted, in bytes.
 pub const MAX_DOCUMENT_LEN: usize = 16 * 1024;
@@ -133,32 +132,10 @@ fn verify_signature(
     }
 }
 
-/// Decodes a base64 proof field: ASCII whitespace is removed first (AWS wraps at 76
-/// columns), then standard base64 with padding is required. The result must be non-empty and
-/// at most [`MAX_SIGNATURE_LEN`] bytes.
+/// Decodes a base64 proof field (`signature` or `pkcs7`) of at most [`MAX_SIGNATURE_LEN`]
+/// bytes; see [`base64_field::decode`].
 fn decode_base64(field: &'static str, text: &str) -> Result<Vec<u8>, Error> {
-    let too_large = Error::InputSize {
-        field,
-        max: MAX_SIGNATURE_LEN,
-    };
-    // Refuse absurd inputs before copying them; whitespace may at most double the size.
-    if text.len() > 2 * (MAX_SIGNATURE_LEN / 3 + 1) * 4 {
-        return Err(too_large);
-    }
-    let compact: Vec<u8> = text
-        .bytes()
-        .filter(|byte| !byte.is_ascii_whitespace())
-        .collect();
-    if compact.is_empty() || compact.len() > (MAX_SIGNATURE_LEN / 3 + 1) * 4 {
-        return Err(too_large);
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(&compact)
-        .map_err(|_| Error::InvalidBase64 { field })?;
-    if decoded.is_empty() || decoded.len() > MAX_SIGNATURE_LEN {
-        return Err(too_large);
-    }
-    Ok(decoded)
+    base64_field::decode(field, text, MAX_SIGNATURE_LEN)
 }
 
 /// Whether `name` looks like an AWS region name: 1 to 32 characters from `a-z`, `0-9`, `-`.

@@ -36,11 +36,9 @@ mod pkcs7;
 mod signer;
 mod trust;
 
-use base64::Engine as _;
-
 pub use trust::{AzureCertRole, AzureCertificateInfo, AzureTrust};
 
-use crate::{Error, UnixTime};
+use crate::{Error, UnixTime, base64_field};
 
 /// The largest `signature` accepted, in bytes after base64 decoding (Azure's are about 3 KiB).
 pub const MAX_SIGNATURE_LEN: usize = 32 * 1024;
@@ -123,35 +121,10 @@ impl Error {
     }
 }
 
-/// Decodes the base64 `signature`: ASCII whitespace is removed first, then standard base64
-/// with padding is required. The result must be non-empty and at most [`MAX_SIGNATURE_LEN`]
-/// bytes.
+/// Decodes the base64 `signature` of at most [`MAX_SIGNATURE_LEN`] bytes; see
+/// [`base64_field::decode`].
 fn decode_base64(text: &str) -> Result<Vec<u8>, Error> {
-    let too_large = Error::InputSize {
-        field: FIELD_SIGNATURE,
-        max: MAX_SIGNATURE_LEN,
-    };
-    let max_encoded = (MAX_SIGNATURE_LEN / 3 + 1) * 4;
-    // Refuse absurd inputs before copying them; whitespace may at most double the size.
-    if text.len() > 2 * max_encoded {
-        return Err(too_large);
-    }
-    let compact: Vec<u8> = text
-        .bytes()
-        .filter(|byte| !byte.is_ascii_whitespace())
-        .collect();
-    if compact.is_empty() || compact.len() > max_encoded {
-        return Err(too_large);
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(&compact)
-        .map_err(|_| Error::InvalidBase64 {
-            field: FIELD_SIGNATURE,
-        })?;
-    if decoded.is_empty() || decoded.len() > MAX_SIGNATURE_LEN {
-        return Err(too_large);
-    }
-    Ok(decoded)
+    base64_field::decode(FIELD_SIGNATURE, text, MAX_SIGNATURE_LEN)
 }
 
 #[cfg(test)]

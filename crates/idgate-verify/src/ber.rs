@@ -239,6 +239,16 @@ struct Normaliser {
 }
 
 impl Normaliser {
+    /// An element or string segment at `depth` must be within [`Limits::max_depth`].
+    fn check_depth(&self, depth: usize) -> Result<(), BerError> {
+        if depth > self.limits.max_depth {
+            return Err(BerError::TooDeep {
+                max: self.limits.max_depth,
+            });
+        }
+        Ok(())
+    }
+
     /// Reads one element from `reader` and appends its DER form to `out`.
     fn element(
         &self,
@@ -246,11 +256,7 @@ impl Normaliser {
         depth: usize,
         out: &mut Vec<u8>,
     ) -> Result<Parsed, BerError> {
-        if depth > self.limits.max_depth {
-            return Err(BerError::TooDeep {
-                max: self.limits.max_depth,
-            });
-        }
+        self.check_depth(depth)?;
         let header = read_header(reader)?;
         if header.is_end_of_contents() {
             return Ok(Parsed::EndOfContents {
@@ -294,24 +300,9 @@ impl Normaliser {
         depth: usize,
         content: &mut Vec<u8>,
     ) -> Result<(), BerError> {
-        match header.length {
-            Some(len) => {
-                let mut inner = reader.sub_reader(len, header.offset)?;
-                while !inner.is_empty() {
-                    if let Parsed::EndOfContents { offset } =
-                        self.element(&mut inner, depth + 1, content)?
-                    {
-                        return Err(BerError::UnexpectedEndOfContents { offset });
-                    }
-                }
-                Ok(())
-            }
-            None => loop {
-                if let Parsed::EndOfContents { .. } = self.element(reader, depth + 1, content)? {
-                    return Ok(());
-                }
-            },
-        }
+        read_contents(reader, header, |reader| {
+            self.element(reader, depth + 1, content)
+        })
     }
 
     /// Collects the primitive segments of a constructed string, recursing into nested
@@ -323,26 +314,9 @@ impl Normaliser {
         depth: usize,
         segments: &mut Vec<&'a [u8]>,
     ) -> Result<(), BerError> {
-        match header.length {
-            Some(len) => {
-                let mut inner = reader.sub_reader(len, header.offset)?;
-                while !inner.is_empty() {
-                    if let Parsed::EndOfContents { offset } =
-                        self.string_segment(&mut inner, header.number, depth + 1, segments)?
-                    {
-                        return Err(BerError::UnexpectedEndOfContents { offset });
-                    }
-                }
-                Ok(())
-            }
-            None => loop {
-                if let Parsed::EndOfContents { .. } =
-                    self.string_segment(reader, header.number, depth + 1, segments)?
-                {
-                    return Ok(());
-                }
-            },
-        }
+        read_contents(reader, header, |reader| {
+            self.string_segment(reader, header.number, depth + 1, segments)
+        })
     }
 
     /// Reads one segment of a constructed string of type `number`, or an end-of-contents
@@ -354,11 +328,7 @@ impl Normaliser {
         depth: usize,
         segments: &mut Vec<&'a [u8]>,
     ) -> Result<Parsed, BerError> {
-        if depth > self.limits.max_depth {
-            return Err(BerError::TooDeep {
-                max: self.limits.max_depth,
-            });
-        }
+        self.check_depth(depth)?;
         let segment = read_header(reader)?;
         if segment.is_end_of_contents() {
             return Ok(Parsed::EndOfContents {
@@ -379,6 +349,33 @@ impl Normaliser {
             segments.push(reader.take(len, segment.offset)?);
         }
         Ok(Parsed::Element)
+    }
+}
+
+/// Reads the contents of the constructed element `header`, one child at a time with
+/// `read_child`: with a definite length, exactly that many bytes, where an end-of-contents
+/// marker is misplaced; with the indefinite form, up to and including its end-of-contents
+/// marker.
+fn read_contents<'a>(
+    reader: &mut Reader<'a>,
+    header: &Header<'_>,
+    mut read_child: impl FnMut(&mut Reader<'a>) -> Result<Parsed, BerError>,
+) -> Result<(), BerError> {
+    match header.length {
+        Some(len) => {
+            let mut inner = reader.sub_reader(len, header.offset)?;
+            while !inner.is_empty() {
+                if let Parsed::EndOfContents { offset } = read_child(&mut inner)? {
+                    return Err(BerError::UnexpectedEndOfContents { offset });
+                }
+            }
+            Ok(())
+        }
+        None => loop {
+            if let Parsed::EndOfContents { .. } = read_child(reader)? {
+                return Ok(());
+            }
+        },
     }
 }
 

@@ -24,18 +24,55 @@ use crate::tokens::Secret;
 
 /// `POST /api/v2/workspaceagents/aws-instance-identity`.
 pub async fn aws(State(state): State<AppState>, body: Result<JsonBody, ApiError>) -> Response {
-    let started = Instant::now();
-    let result = match body {
-        Ok(JsonBody(value)) => aws_exchange(&state, &value).await,
-        Err(e) => Err(e),
-    };
-    respond(&state, Cloud::Aws, started, result)
+    exchange(&state, Cloud::Aws, body).await
 }
 
-async fn aws_exchange(
+/// `POST /api/v2/workspaceagents/azure-instance-identity`.
+pub async fn azure(State(state): State<AppState>, body: Result<JsonBody, ApiError>) -> Response {
+    exchange(&state, Cloud::Azure, body).await
+}
+
+/// `POST /api/v2/workspaceagents/google-instance-identity`.
+pub async fn google(State(state): State<AppState>, body: Result<JsonBody, ApiError>) -> Response {
+    exchange(&state, Cloud::Gcp, body).await
+}
+
+/// What a verified proof says, plus the agent name the request asked for.
+struct Proven {
+    instance_id: String,
+    agent_name: Option<String>,
+}
+
+/// Verifies the proof of `cloud`, resolves the agent, issues its token, and counts the outcome.
+async fn exchange(state: &AppState, cloud: Cloud, body: Result<JsonBody, ApiError>) -> Response {
+    let started = Instant::now();
+    let result = match body {
+        Ok(JsonBody(value)) => verify_and_issue(state, cloud, &value).await,
+        Err(e) => Err(e),
+    };
+    respond(state, cloud, started, result)
+}
+
+async fn verify_and_issue(
     state: &AppState,
+    cloud: Cloud,
     body: &serde_json::Value,
 ) -> Result<SessionTokenResponse, ApiError> {
+    let proven = match cloud {
+        Cloud::Aws => prove_aws(state, body)?,
+        Cloud::Azure => prove_azure(state, body).await?,
+        Cloud::Gcp => prove_google(state, body).await?,
+    };
+    issue_session(
+        state,
+        cloud.auth_kind(),
+        &proven.instance_id,
+        proven.agent_name.as_deref(),
+    )
+    .await
+}
+
+fn prove_aws(state: &AppState, body: &serde_json::Value) -> Result<Proven, ApiError> {
     let request = AwsInstanceIdentityRequest::from_json(body).map_err(ApiError::Validation)?;
     let proof = AwsProof {
         document: request.document.as_bytes(),
@@ -48,38 +85,19 @@ async fn aws_exchange(
             error,
         }
     })?;
-    issue_session(
-        state,
-        AuthKind::AwsInstanceIdentity,
-        &identity.instance_id,
-        request.agent_name.as_deref(),
-    )
-    .await
+    Ok(Proven {
+        instance_id: identity.instance_id,
+        agent_name: request.agent_name,
+    })
 }
 
-/// `POST /api/v2/workspaceagents/azure-instance-identity`.
-pub async fn azure(State(state): State<AppState>, body: Result<JsonBody, ApiError>) -> Response {
-    let started = Instant::now();
-    let result = match body {
-        Ok(JsonBody(value)) => azure_exchange(&state, &value).await,
-        Err(e) => Err(e),
-    };
-    respond(&state, Cloud::Azure, started, result)
-}
-
-async fn azure_exchange(
-    state: &AppState,
-    body: &serde_json::Value,
-) -> Result<SessionTokenResponse, ApiError> {
+async fn prove_azure(state: &AppState, body: &serde_json::Value) -> Result<Proven, ApiError> {
     let request = AzureInstanceIdentityRequest::from_json(body).map_err(ApiError::Validation)?;
     let identity = verify_azure_fetching(state, &request.signature).await?;
-    issue_session(
-        state,
-        AuthKind::AzureInstanceIdentity,
-        &identity.vm_id,
-        request.agent_name.as_deref(),
-    )
-    .await
+    Ok(Proven {
+        instance_id: identity.vm_id,
+        agent_name: request.agent_name,
+    })
 }
 
 /// Verifies an Azure proof. When the only problem is an intermediate that no configured or
@@ -158,20 +176,7 @@ fn azure_error(error: idgate_verify::Error) -> ApiError {
     }
 }
 
-/// `POST /api/v2/workspaceagents/google-instance-identity`.
-pub async fn google(State(state): State<AppState>, body: Result<JsonBody, ApiError>) -> Response {
-    let started = Instant::now();
-    let result = match body {
-        Ok(JsonBody(value)) => google_exchange(&state, &value).await,
-        Err(e) => Err(e),
-    };
-    respond(&state, Cloud::Gcp, started, result)
-}
-
-async fn google_exchange(
-    state: &AppState,
-    body: &serde_json::Value,
-) -> Result<SessionTokenResponse, ApiError> {
+async fn prove_google(state: &AppState, body: &serde_json::Value) -> Result<Proven, ApiError> {
     let request = GoogleInstanceIdentityRequest::from_json(body).map_err(ApiError::Validation)?;
     let gcp_error = |error| ApiError::Proof {
         cloud: Cloud::Gcp,
@@ -192,13 +197,10 @@ async fn google_exchange(
         state.unix_now(),
     )
     .map_err(gcp_error)?;
-    issue_session(
-        state,
-        AuthKind::GoogleInstanceIdentity,
-        &identity.instance_id,
-        request.agent_name.as_deref(),
-    )
-    .await
+    Ok(Proven {
+        instance_id: identity.instance_id,
+        agent_name: request.agent_name,
+    })
 }
 
 /// Resolves the agent for a verified instance ID and issues its session token.

@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use super::is_region_name;
-use crate::Error;
+use crate::{Error, json};
 
 /// The longest text accepted in a document field idgate keeps.
 const MAX_TEXT_LEN: usize = 128;
@@ -23,10 +23,7 @@ pub(super) struct Document {
 
 /// Parses the document's JSON and extracts the fields idgate needs.
 pub(super) fn parse(bytes: &[u8]) -> Result<Document, Error> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|_| Error::DocumentNotJson)?;
-    let Value::Object(object) = value else {
-        return Err(Error::DocumentNotJson);
-    };
+    let object = json::object(bytes).ok_or(Error::DocumentNotJson)?;
     let instance_id = required_text(&object, "instanceId")?;
     let region = required_text(&object, "region")?;
     if !is_region_name(&region) {
@@ -45,21 +42,19 @@ fn required_text(object: &Map<String, Value>, field: &'static str) -> Result<Str
     optional_text(object, field)?.ok_or(Error::DocumentField { field })
 }
 
-/// A field that may be absent or `null`; when present it must be valid text.
+/// A field that may be absent or `null`; when present it must be valid text: non-empty, at
+/// most [`MAX_TEXT_LEN`] bytes, no control characters.
 fn optional_text(
     object: &Map<String, Value>,
     field: &'static str,
 ) -> Result<Option<String>, Error> {
     match object.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) if is_valid_text(text) => Ok(Some(text.clone())),
+        Some(Value::String(text)) if json::is_valid_text(text, MAX_TEXT_LEN) => {
+            Ok(Some(text.clone()))
+        }
         Some(_) => Err(Error::DocumentField { field }),
     }
-}
-
-/// Non-empty, at most [`MAX_TEXT_LEN`] bytes, no control characters.
-fn is_valid_text(text: &str) -> bool {
-    !text.is_empty() && text.len() <= MAX_TEXT_LEN && !text.chars().any(char::is_control)
 }
 
 #[cfg(test)]

@@ -18,37 +18,32 @@
 //! 5. The signer certificate is found by issuer and serial among the region's keys and the
 //!    extras (never by position), its key fits the algorithm, and the signature verifies.
 //!
+//! The SignedData decoding of 1, the content checks of 2 (but for the comparison with the
+//! document), the SignerInfo count of 3 and the signed-attribute rules of 4 are
+//! [`crate::pkcs7`]'s, shared with Azure. AWS's policy is written here: the round trip of 1,
+//! the digest and signature algorithms of 3 (passed in to 4 as the digest), and 5.
+//!
 //! The CMS algorithm protection attribute is not interpreted: the algorithms it protects are
 //! pinned by the checks above.
 
 use cms::cert::IssuerAndSerialNumber;
-use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
-use der::asn1::{ObjectIdentifier, OctetStringRef};
-use der::{Decode as _, Encode as _};
+use der::Encode as _;
 use rsa::Pkcs1v15Sign;
 use sha1::Sha1;
-use sha2::{Digest as _, Sha256};
+use sha2::Sha256;
 use signature::hazmat::PrehashVerifier as _;
 use spki::AlgorithmIdentifierOwned;
 
 use super::trust::PublicKey;
 use super::{AwsTrust, decode_base64};
+use crate::oid::{
+    DSA_WITH_SHA1, ID_DSA, ID_SHA1, ID_SHA256, RSA_ENCRYPTION, SHA1_WITH_RSA, SHA256_WITH_RSA,
+};
+use crate::pkcs7::{DigestAlgorithm, encapsulated_content, signed_bytes, single_signer};
 use crate::{Error, ber};
 
 const FIELD: &str = "pkcs7";
-
-const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
-const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
-const ID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
-const ID_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
-const ID_SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
-const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const SHA1_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.5");
-const SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
-const ID_DSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10040.4.1");
-const DSA_WITH_SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10040.4.3");
 
 /// Verifies a base64 PKCS#7 whose content must be `document`, with the keys of `region`.
 pub(super) fn verify(
@@ -63,15 +58,15 @@ pub(super) fn verify(
         source,
     })?;
     let signed_data = decode_signed_data(&der)?;
-    let content = encapsulated_content(&signed_data)?;
+    let content = encapsulated_content(&signed_data, FIELD)?;
     if content != document {
         return Err(Error::ContentMismatch);
     }
     let signer = single_signer(&signed_data)?;
-    let digest = DigestAlgorithm::from_identifier(&signer.digest_alg)?;
+    let digest = digest_algorithm(&signer.digest_alg)?;
     let algorithm = SignatureAlgorithm::from_identifier(&signer.signature_algorithm)?;
     algorithm.check_digest(digest)?;
-    let signed_bytes = signed_bytes(signer, digest, content)?;
+    let signed_bytes = signed_bytes(signer, digest, content, FIELD)?;
     let sid = issuer_and_serial(signer)?;
     let keys = trust.pkcs7_signer_keys(region, &sid.issuer, &sid.serial_number);
     if keys.is_empty() {
@@ -96,25 +91,7 @@ pub(super) fn verify(
 
 /// Decodes ContentInfo → SignedData from normalised DER and checks that nothing was lost.
 fn decode_signed_data(der: &[u8]) -> Result<SignedData, Error> {
-    let content_info = ContentInfo::from_der(der).map_err(|source| Error::InvalidAsn1 {
-        field: FIELD,
-        structure: "CMS ContentInfo",
-        source,
-    })?;
-    if content_info.content_type != ID_SIGNED_DATA {
-        return Err(Error::UnexpectedContentType {
-            location: "ContentInfo",
-        });
-    }
-    let signed_data: SignedData =
-        content_info
-            .content
-            .decode_as()
-            .map_err(|source| Error::InvalidAsn1 {
-                field: FIELD,
-                structure: "CMS SignedData",
-                source,
-            })?;
+    let (content_info, signed_data) = crate::pkcs7::decode_signed_data(der, FIELD)?;
     // The decoder sorts SET OF elements and the checks below re-encode the signed
     // attributes; requiring a byte-exact round trip means the bytes checked are the bytes
     // received.
@@ -126,31 +103,6 @@ fn decode_signed_data(der: &[u8]) -> Result<SignedData, Error> {
     }
 }
 
-/// The encapsulated content: present, of type id-data, an OCTET STRING.
-fn encapsulated_content(signed_data: &SignedData) -> Result<&[u8], Error> {
-    let encap = &signed_data.encap_content_info;
-    if encap.econtent_type != ID_DATA {
-        return Err(Error::UnexpectedContentType {
-            location: "encapsulated content",
-        });
-    }
-    let econtent = encap.econtent.as_ref().ok_or(Error::ContentMissing)?;
-    let octets: OctetStringRef<'_> = econtent.decode_as().map_err(|source| Error::InvalidAsn1 {
-        field: FIELD,
-        structure: "encapsulated content OCTET STRING",
-        source,
-    })?;
-    Ok(octets.as_bytes())
-}
-
-fn single_signer(signed_data: &SignedData) -> Result<&SignerInfo, Error> {
-    let signers = &signed_data.signer_infos.0;
-    match (signers.len(), signers.get(0)) {
-        (1, Some(signer)) => Ok(signer),
-        (found, _) => Err(Error::SignerCount { found }),
-    }
-}
-
 fn issuer_and_serial(signer: &SignerInfo) -> Result<&IssuerAndSerialNumber, Error> {
     match &signer.sid {
         SignerIdentifier::IssuerAndSerialNumber(sid) => Ok(sid),
@@ -158,89 +110,16 @@ fn issuer_and_serial(signer: &SignerInfo) -> Result<&IssuerAndSerialNumber, Erro
     }
 }
 
-/// The bytes the signature covers, after checking the signed attributes if there are any.
-fn signed_bytes(
-    signer: &SignerInfo,
-    digest: DigestAlgorithm,
-    content: &[u8],
-) -> Result<Vec<u8>, Error> {
-    let Some(attributes) = &signer.signed_attrs else {
-        return Ok(content.to_vec());
-    };
-    let content_type = single_attribute_value(attributes, ID_CONTENT_TYPE, "contentType")?;
-    let content_type: ObjectIdentifier =
-        content_type
-            .decode_as()
-            .map_err(|_| Error::SignedAttributeInvalid {
-                attribute: "contentType",
-            })?;
-    if content_type != ID_DATA {
-        return Err(Error::UnexpectedContentType {
-            location: "contentType signed attribute",
-        });
-    }
-    let message_digest = single_attribute_value(attributes, ID_MESSAGE_DIGEST, "messageDigest")?;
-    let message_digest: OctetStringRef<'_> =
-        message_digest
-            .decode_as()
-            .map_err(|_| Error::SignedAttributeInvalid {
-                attribute: "messageDigest",
-            })?;
-    if message_digest.as_bytes() != digest.digest(content).as_slice() {
-        return Err(Error::MessageDigestMismatch);
-    }
-    // The signature covers the DER of the attributes with the SET OF tag instead of the
-    // [0] IMPLICIT tag they carry inside SignerInfo (RFC 5652, section 5.4). Encoding the
-    // SetOfVec yields exactly that, and the round-trip check above makes it the bytes sent.
-    attributes.to_der().map_err(|source| Error::InvalidAsn1 {
-        field: FIELD,
-        structure: "signed attributes",
-        source,
-    })
-}
-
-/// The one value of the one attribute of type `oid`.
-fn single_attribute_value<'a>(
-    attributes: &'a x509_cert::attr::Attributes,
-    oid: ObjectIdentifier,
-    name: &'static str,
-) -> Result<&'a der::Any, Error> {
-    let mut matching = attributes.iter().filter(|attribute| attribute.oid == oid);
-    let attribute = matching
-        .next()
-        .ok_or(Error::SignedAttributeMissing { attribute: name })?;
-    let invalid = Error::SignedAttributeInvalid { attribute: name };
-    if matching.next().is_some() || attribute.values.len() != 1 {
-        return Err(invalid);
-    }
-    attribute.values.get(0).ok_or(invalid)
-}
-
 /// The digest algorithms AWS uses: SHA-256 (`rsa2048`) and SHA-1 (legacy DSA `pkcs7`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DigestAlgorithm {
-    Sha1,
-    Sha256,
-}
-
-impl DigestAlgorithm {
-    /// Parameters (absent or NULL) carry nothing for these algorithms and are not read.
-    fn from_identifier(identifier: &AlgorithmIdentifierOwned) -> Result<Self, Error> {
-        match identifier.oid {
-            ID_SHA1 => Ok(DigestAlgorithm::Sha1),
-            ID_SHA256 => Ok(DigestAlgorithm::Sha256),
-            oid => Err(Error::UnsupportedAlgorithm {
-                location: "digest",
-                oid,
-            }),
-        }
-    }
-
-    fn digest(self, data: &[u8]) -> Vec<u8> {
-        match self {
-            DigestAlgorithm::Sha1 => Sha1::digest(data).to_vec(),
-            DigestAlgorithm::Sha256 => Sha256::digest(data).to_vec(),
-        }
+/// Parameters (absent or NULL) carry nothing for these algorithms and are not read.
+fn digest_algorithm(identifier: &AlgorithmIdentifierOwned) -> Result<DigestAlgorithm, Error> {
+    match identifier.oid {
+        ID_SHA1 => Ok(DigestAlgorithm::Sha1),
+        ID_SHA256 => Ok(DigestAlgorithm::Sha256),
+        oid => Err(Error::UnsupportedAlgorithm {
+            location: "digest",
+            oid,
+        }),
     }
 }
 

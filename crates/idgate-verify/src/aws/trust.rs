@@ -8,24 +8,18 @@
 use std::fmt;
 use std::sync::LazyLock;
 
-use base64::Engine as _;
 use der::Decode as _;
-use der::asn1::ObjectIdentifier;
 use der::referenced::OwnedToRef as _;
 use rsa::RsaPublicKey;
 use x509_cert::Certificate;
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
-use x509_cert::time::Time;
 
 use super::bundled::{BUNDLED, BundledScope};
 use super::is_region_name;
+use crate::oid::{ID_DSA, RSA_ENCRYPTION};
+use crate::pem::certificate_blocks;
 use crate::{Error, UnixTime};
-
-/// `rsaEncryption` (RFC 8017).
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-/// `id-dsa` (RFC 3279).
-const ID_DSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10040.4.1");
 
 /// RSA keys up to this size are reported as [`AwsKeyKind::Signature`] keys when they come
 /// from extra certificates.
@@ -79,16 +73,12 @@ enum Scope {
     Everywhere,
 }
 
+/// A parsed certificate with the regions and the kind of signature it is trusted for.
 #[derive(Clone)]
 struct TrustedCert {
     scope: Scope,
     kind: AwsKeyKind,
-    key: PublicKey,
-    issuer: Name,
-    serial: SerialNumber,
-    subject: String,
-    not_before: UnixTime,
-    not_after: UnixTime,
+    parsed: ParsedCert,
 }
 
 impl TrustedCert {
@@ -207,9 +197,9 @@ impl AwsTrust {
                 infos.push(AwsCertificateInfo {
                     region,
                     kind: cert.kind,
-                    subject: cert.subject.clone(),
-                    not_before: cert.not_before,
-                    not_after: cert.not_after,
+                    subject: cert.parsed.subject.clone(),
+                    not_before: cert.parsed.not_before,
+                    not_after: cert.parsed.not_after,
                 });
             }
         }
@@ -243,7 +233,7 @@ impl AwsTrust {
                 }
                 Scope::OtherRegions => false,
             })
-            .filter_map(|cert| match &cert.key {
+            .filter_map(|cert| match &cert.parsed.key {
                 PublicKey::Rsa(key) => Some(key),
                 PublicKey::Dsa(_) => None,
             })
@@ -272,8 +262,8 @@ impl AwsTrust {
                 }
                 Scope::OtherRegions => cert.kind == AwsKeyKind::Dsa && !region_has_dsa,
             })
-            .filter(|cert| cert.issuer == *issuer && cert.serial == *serial)
-            .map(|cert| &cert.key)
+            .filter(|cert| cert.parsed.issuer == *issuer && cert.parsed.serial == *serial)
+            .map(|cert| &cert.parsed.key)
             .collect()
     }
 }
@@ -288,6 +278,7 @@ impl fmt::Debug for AwsTrust {
 }
 
 /// A certificate reduced to what verification and reporting need.
+#[derive(Clone)]
 struct ParsedCert {
     key: PublicKey,
     issuer: Name,
@@ -302,12 +293,7 @@ impl ParsedCert {
         TrustedCert {
             scope,
             kind,
-            key: self.key,
-            issuer: self.issuer,
-            serial: self.serial,
-            subject: self.subject,
-            not_before: self.not_before,
-            not_after: self.not_after,
+            parsed: self,
         }
     }
 
@@ -336,44 +322,6 @@ fn parse_pem(pem: &[u8]) -> Result<Vec<ParsedCert>, Error> {
     Ok(certs)
 }
 
-/// The DER of each `-----BEGIN CERTIFICATE-----` block. The base64 body may be wrapped at any
-/// width; text between blocks is ignored.
-fn certificate_blocks(pem: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
-    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
-    const END: &[u8] = b"-----END CERTIFICATE-----";
-    let mut blocks = Vec::new();
-    let mut rest = pem;
-    while let Some(begin) = find(rest, BEGIN) {
-        let position = blocks.len() + 1;
-        let invalid = Error::InvalidPem { position };
-        let body_and_rest = rest.get(begin + BEGIN.len()..).unwrap_or_default();
-        let Some(end) = find(body_and_rest, END) else {
-            return Err(invalid);
-        };
-        let body = body_and_rest.get(..end).unwrap_or_default();
-        let compact: Vec<u8> = body
-            .iter()
-            .copied()
-            .filter(|byte| !byte.is_ascii_whitespace())
-            .collect();
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(&compact)
-            .map_err(|_| invalid)?;
-        blocks.push(der);
-        rest = body_and_rest.get(end + END.len()..).unwrap_or_default();
-    }
-    if blocks.is_empty() {
-        return Err(Error::NoCertificates);
-    }
-    Ok(blocks)
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
-}
-
 fn parse_certificate(der: &[u8], position: usize) -> Result<ParsedCert, Error> {
     let cert = Certificate::from_der(der)
         .map_err(|source| Error::InvalidCertificate { position, source })?;
@@ -384,8 +332,8 @@ fn parse_certificate(der: &[u8], position: usize) -> Result<ParsedCert, Error> {
         issuer: tbs.issuer,
         serial: tbs.serial_number,
         subject: tbs.subject.to_string(),
-        not_before: unix_time(tbs.validity.not_before),
-        not_after: unix_time(tbs.validity.not_after),
+        not_before: UnixTime::from_x509(tbs.validity.not_before),
+        not_after: UnixTime::from_x509(tbs.validity.not_after),
     })
 }
 
@@ -400,11 +348,6 @@ fn public_key(spki: &spki::SubjectPublicKeyInfoOwned) -> Option<PublicKey> {
     } else {
         None
     }
-}
-
-fn unix_time(time: Time) -> UnixTime {
-    let seconds = time.to_unix_duration().as_secs();
-    UnixTime(i64::try_from(seconds).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
@@ -429,13 +372,13 @@ mod tests {
             .iter()
             .find(|cert| cert.kind == AwsKeyKind::Dsa && cert.serves_region("cn-north-1"))
             .expect("China DSA-folder certificate");
-        assert!(matches!(china.key, PublicKey::Rsa(_)));
+        assert!(matches!(china.parsed.key, PublicKey::Rsa(_)));
         let generic = trust
             .certs
             .iter()
             .find(|cert| matches!(cert.scope, Scope::OtherRegions))
             .expect("generic DSA certificate");
-        assert!(matches!(generic.key, PublicKey::Dsa(_)));
+        assert!(matches!(generic.parsed.key, PublicKey::Dsa(_)));
     }
 
     #[test]

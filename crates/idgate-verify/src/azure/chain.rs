@@ -19,7 +19,7 @@ use der::Encode as _;
 use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnchor};
 use webpki::{EndEntityCert, KeyUsage};
 use x509_cert::Certificate;
-use x509_cert::ext::pkix::SubjectKeyIdentifier;
+use x509_cert::ext::pkix::{AuthorityKeyIdentifier, SubjectKeyIdentifier};
 
 use super::pkcs7::BagCertificate;
 use super::signer::SignerCertificate;
@@ -149,6 +149,15 @@ fn could_issue(
 pub(super) fn subject_key_id(certificate: &Certificate) -> Option<Vec<u8>> {
     match certificate.tbs_certificate.get::<SubjectKeyIdentifier>() {
         Ok(Some((_, ski))) => Some(ski.0.as_bytes().to_vec()),
+        _ => None,
+    }
+}
+
+/// The key identifier of a certificate's authority key identifier extension, if any (a
+/// broken extension counts as none: it only narrows which known certificate is the issuer).
+pub(super) fn authority_key_id(certificate: &Certificate) -> Option<Vec<u8>> {
+    match certificate.tbs_certificate.get::<AuthorityKeyIdentifier>() {
+        Ok(Some((_, aki))) => aki.key_identifier.map(|id| id.as_bytes().to_vec()),
         _ => None,
     }
 }

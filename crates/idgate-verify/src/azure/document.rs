@@ -8,7 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::MAX_CREATED_SKEW_SECONDS;
-use crate::{Error, UnixTime};
+use crate::{Error, UnixTime, json};
 
 /// The longest text accepted in a field idgate keeps.
 const MAX_TEXT_LEN: usize = 128;
@@ -25,10 +25,7 @@ pub(super) struct Document {
 
 /// Parses the content's JSON and extracts the fields idgate needs.
 pub(super) fn parse(bytes: &[u8]) -> Result<Document, Error> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|_| Error::AzureDocumentNotJson)?;
-    let Value::Object(object) = value else {
-        return Err(Error::AzureDocumentNotJson);
-    };
+    let object = json::object(bytes).ok_or(Error::AzureDocumentNotJson)?;
     let vm_id =
         optional_text(&object, "vmId")?.ok_or(Error::AzureDocumentField { field: "vmId" })?;
     let subscription_id = optional_text(&object, "subscriptionId")?;
@@ -73,9 +70,7 @@ fn optional_text(
     match object.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) if text.is_empty() => Ok(None),
-        Some(Value::String(text))
-            if text.len() <= MAX_TEXT_LEN && !text.chars().any(char::is_control) =>
-        {
+        Some(Value::String(text)) if json::is_valid_text(text, MAX_TEXT_LEN) => {
             Ok(Some(text.clone()))
         }
         Some(_) => Err(Error::AzureDocumentField { field }),

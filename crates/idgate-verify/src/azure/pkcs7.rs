@@ -13,13 +13,16 @@
 //! be refused as not canonical. Azure's bag holds one certificate, so this never matters for
 //! real documents, and refusing is the safe direction.
 //!
+//! The structural checks (id-signedData, id-data content, one SignerInfo) and the CMS rules
+//! for signed attributes are [`crate::pkcs7`]'s, shared with AWS; Azure's policy (SHA-256
+//! only, its digest-OID quirk, how the signer is found, the canonical form) is written here.
+//!
 //! **Invariant:** the signer certificate is found by the SignerInfo's identifier, never by
 //! its position in the bag; exactly one certificate must match.
 
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
-use der::asn1::{ObjectIdentifier, OctetStringRef};
-use der::{Any, Decode as _, Encode as _};
+use der::{Any, Encode as _};
 use rsa::Pkcs1v15Sign;
 use sha2::{Digest as _, Sha256};
 use spki::AlgorithmIdentifierOwned;
@@ -29,17 +32,11 @@ use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use super::FIELD_SIGNATURE;
 use super::signer::SignerCertificate;
 use crate::Error;
+use crate::oid::{ID_SHA256, ID_SIGNED_DATA, RSA_ENCRYPTION, SHA256_WITH_RSA};
+use crate::pkcs7::{DigestAlgorithm, encapsulated_content, signed_bytes, single_signer};
 
 /// The most certificates read from the bag (Azure sends one).
 pub(super) const MAX_BAG_CERTIFICATES: usize = 8;
-
-const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
-const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
-const ID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
-const ID_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
-const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
 
 /// One certificate of the bag, decoded and as DER.
 #[derive(Clone)]
@@ -62,7 +59,7 @@ impl SignedMessage {
     /// Decodes `der` and checks the structure, the algorithms and which certificate signed.
     pub(super) fn parse(der: &[u8]) -> Result<SignedMessage, Error> {
         let signed_data = decode_signed_data(der)?;
-        let content = encapsulated_content(&signed_data)?.to_vec();
+        let content = encapsulated_content(&signed_data, FIELD_SIGNATURE)?.to_vec();
         let signer_info = single_signer(&signed_data)?.clone();
         let bag = bag_certificates(&signed_data)?;
         let signer = find_signer(&bag, &signer_info.sid)?.clone();
@@ -96,7 +93,12 @@ impl SignedMessage {
     /// checking them.
     pub(super) fn verify_signature(&self) -> Result<(), Error> {
         let key = SignerCertificate::new(&self.signer).rsa_key()?;
-        let signed_bytes = signed_bytes(&self.signer_info, &self.content)?;
+        let signed_bytes = signed_bytes(
+            &self.signer_info,
+            DigestAlgorithm::Sha256,
+            &self.content,
+            FIELD_SIGNATURE,
+        )?;
         let digest = Sha256::digest(&signed_bytes);
         key.verify(
             Pkcs1v15Sign::new::<Sha256>(),
@@ -109,25 +111,7 @@ impl SignedMessage {
 
 /// Decodes ContentInfo → SignedData from DER and checks that it re-encodes to the same bytes.
 fn decode_signed_data(der: &[u8]) -> Result<SignedData, Error> {
-    let content_info = ContentInfo::from_der(der).map_err(|source| Error::InvalidAsn1 {
-        field: FIELD_SIGNATURE,
-        structure: "CMS ContentInfo",
-        source,
-    })?;
-    if content_info.content_type != ID_SIGNED_DATA {
-        return Err(Error::UnexpectedContentType {
-            location: "ContentInfo",
-        });
-    }
-    let signed_data: SignedData =
-        content_info
-            .content
-            .decode_as()
-            .map_err(|source| Error::InvalidAsn1 {
-                field: FIELD_SIGNATURE,
-                structure: "CMS SignedData",
-                source,
-            })?;
+    let (_, signed_data) = crate::pkcs7::decode_signed_data(der, FIELD_SIGNATURE)?;
     // The decoder sorts SET OF elements (the bag, the signers, the signed attributes);
     // requiring a byte-exact round trip means the bytes checked are the bytes received.
     let reencoded = ContentInfo {
@@ -142,31 +126,6 @@ fn decode_signed_data(der: &[u8]) -> Result<SignedData, Error> {
     match reencoded {
         Ok(reencoded) if reencoded == der => Ok(signed_data),
         _ => Err(Error::AzureNotCanonical),
-    }
-}
-
-/// The encapsulated content: present, of type id-data, an OCTET STRING.
-fn encapsulated_content(signed_data: &SignedData) -> Result<&[u8], Error> {
-    let encap = &signed_data.encap_content_info;
-    if encap.econtent_type != ID_DATA {
-        return Err(Error::UnexpectedContentType {
-            location: "encapsulated content",
-        });
-    }
-    let econtent = encap.econtent.as_ref().ok_or(Error::ContentMissing)?;
-    let octets: OctetStringRef<'_> = econtent.decode_as().map_err(|source| Error::InvalidAsn1 {
-        field: FIELD_SIGNATURE,
-        structure: "encapsulated content OCTET STRING",
-        source,
-    })?;
-    Ok(octets.as_bytes())
-}
-
-fn single_signer(signed_data: &SignedData) -> Result<&SignerInfo, Error> {
-    let signers = &signed_data.signer_infos.0;
-    match (signers.len(), signers.get(0)) {
-        (1, Some(signer)) => Ok(signer),
-        (found, _) => Err(Error::SignerCount { found }),
     }
 }
 
@@ -253,58 +212,4 @@ fn has_no_parameters(identifier: &AlgorithmIdentifierOwned) -> bool {
         None => true,
         Some(parameters) => parameters.is_null(),
     }
-}
-
-/// The bytes the signature covers, after checking the signed attributes if there are any.
-fn signed_bytes(signer: &SignerInfo, content: &[u8]) -> Result<Vec<u8>, Error> {
-    let Some(attributes) = &signer.signed_attrs else {
-        return Ok(content.to_vec());
-    };
-    let content_type = single_attribute_value(attributes, ID_CONTENT_TYPE, "contentType")?;
-    let content_type: ObjectIdentifier =
-        content_type
-            .decode_as()
-            .map_err(|_| Error::SignedAttributeInvalid {
-                attribute: "contentType",
-            })?;
-    if content_type != ID_DATA {
-        return Err(Error::UnexpectedContentType {
-            location: "contentType signed attribute",
-        });
-    }
-    let message_digest = single_attribute_value(attributes, ID_MESSAGE_DIGEST, "messageDigest")?;
-    let message_digest: OctetStringRef<'_> =
-        message_digest
-            .decode_as()
-            .map_err(|_| Error::SignedAttributeInvalid {
-                attribute: "messageDigest",
-            })?;
-    if message_digest.as_bytes() != Sha256::digest(content).as_slice() {
-        return Err(Error::MessageDigestMismatch);
-    }
-    // The signature covers the DER of the attributes with the SET OF tag instead of the
-    // [0] IMPLICIT tag they carry inside SignerInfo (RFC 5652, section 5.4). Encoding the
-    // SetOfVec yields exactly that, and the round-trip check makes it the bytes sent.
-    attributes.to_der().map_err(|source| Error::InvalidAsn1 {
-        field: FIELD_SIGNATURE,
-        structure: "signed attributes",
-        source,
-    })
-}
-
-/// The one value of the one attribute of type `oid`.
-fn single_attribute_value<'a>(
-    attributes: &'a x509_cert::attr::Attributes,
-    oid: ObjectIdentifier,
-    name: &'static str,
-) -> Result<&'a Any, Error> {
-    let mut matching = attributes.iter().filter(|attribute| attribute.oid == oid);
-    let attribute = matching
-        .next()
-        .ok_or(Error::SignedAttributeMissing { attribute: name })?;
-    let invalid = Error::SignedAttributeInvalid { attribute: name };
-    if matching.next().is_some() || attribute.values.len() != 1 {
-        return Err(invalid);
-    }
-    attribute.values.get(0).ok_or(invalid)
 }

@@ -11,10 +11,11 @@ use rsa::RsaPublicKey;
 use rsa::traits::PublicKeyParts as _;
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::ext::pkix::{AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, SubjectAltName};
-use x509_cert::time::Time;
+use x509_cert::ext::pkix::{AuthorityInfoAccessSyntax, SubjectAltName};
 
+use super::chain;
 use super::pkcs7::BagCertificate;
+use crate::oid::RSA_ENCRYPTION;
 use crate::{Error, UnixTime};
 
 /// The Azure metadata service names; the signer must be one of them or a subdomain of one.
@@ -29,7 +30,6 @@ pub(super) const AZURE_NAMES: [&str; 4] = [
 const MAX_URLS: usize = 4;
 const MAX_URL_LEN: usize = 1024;
 
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const ID_AT_COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
 const ID_AD_CA_ISSUERS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.2");
 
@@ -55,10 +55,10 @@ impl<'a> SignerCertificate<'a> {
     /// The certificate's own validity at `now`, checked before anything else about it.
     pub(super) fn check_validity(&self, now: UnixTime) -> Result<(), Error> {
         let validity = &self.certificate.tbs_certificate.validity;
-        if now < unix_time(validity.not_before) {
+        if now < UnixTime::from_x509(validity.not_before) {
             return Err(Error::AzureSignerNotYetValid);
         }
-        if now > unix_time(validity.not_after) {
+        if now > UnixTime::from_x509(validity.not_after) {
             return Err(Error::AzureSignerExpired);
         }
         Ok(())
@@ -134,14 +134,7 @@ impl<'a> SignerCertificate<'a> {
     /// The key identifier of the authority key identifier extension, if any (a broken
     /// extension counts as none: it only narrows which known certificate is the issuer).
     pub(super) fn authority_key_id(&self) -> Option<Vec<u8>> {
-        match self
-            .certificate
-            .tbs_certificate
-            .get::<AuthorityKeyIdentifier>()
-        {
-            Ok(Some((_, aki))) => aki.key_identifier.map(|id| id.as_bytes().to_vec()),
-            _ => None,
-        }
+        chain::authority_key_id(self.certificate)
     }
 
     /// The AIA caIssuers URLs with an `http` or `https` scheme (at most four, each at most
@@ -226,12 +219,6 @@ fn directory_string(value: &der::Any) -> Option<String> {
             .map(|text| text.as_str().to_owned()),
         _ => None,
     }
-}
-
-/// Seconds since the Unix epoch of an X.509 time.
-pub(super) fn unix_time(time: Time) -> UnixTime {
-    let seconds = time.to_unix_duration().as_secs();
-    UnixTime(i64::try_from(seconds).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

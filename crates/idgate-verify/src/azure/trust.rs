@@ -9,17 +9,16 @@
 use std::fmt;
 use std::sync::LazyLock;
 
-use base64::Engine as _;
 use der::{Decode as _, Encode as _};
 use rustls_pki_types::{CertificateDer, TrustAnchor};
 use sha2::{Digest as _, Sha256};
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
-use x509_cert::ext::pkix::{AuthorityKeyIdentifier, BasicConstraints, KeyUsage, KeyUsages};
+use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages};
 
 use super::bundled::{BundledCert, INTERMEDIATES, PINNED_ROOTS};
 use super::chain::{self, borrowed_anchor};
-use super::signer::unix_time;
+use crate::pem::certificate_blocks;
 use crate::{Error, UnixTime};
 
 /// The part a trusted certificate plays.
@@ -91,10 +90,7 @@ impl KnownCert {
             subject: tbs.subject.to_der().map_err(encoding_error)?,
             issuer: tbs.issuer.to_der().map_err(encoding_error)?,
             key_id: chain::subject_key_id(&cert),
-            authority_key_id: match tbs.get::<AuthorityKeyIdentifier>() {
-                Ok(Some((_, aki))) => aki.key_identifier.map(|id| id.as_bytes().to_vec()),
-                _ => None,
-            },
+            authority_key_id: chain::authority_key_id(&cert),
             is_ca: is_ca(&cert),
             tbs: tbs.to_der().map_err(encoding_error)?,
             signature_algorithm: algorithm_content(&cert.signature_algorithm)
@@ -102,8 +98,8 @@ impl KnownCert {
             signature: cert.signature.raw_bytes().to_vec(),
             subject_text: tbs.subject.to_string(),
             sha256: Sha256::digest(der).into(),
-            not_before: unix_time(tbs.validity.not_before),
-            not_after: unix_time(tbs.validity.not_after),
+            not_before: UnixTime::from_x509(tbs.validity.not_before),
+            not_after: UnixTime::from_x509(tbs.validity.not_after),
         })
     }
 
@@ -344,44 +340,6 @@ fn algorithm_content(algorithm: &AlgorithmIdentifierOwned) -> der::Result<Vec<u8
         parameters.encode_to_vec(&mut content)?;
     }
     Ok(content)
-}
-
-/// The DER of each `-----BEGIN CERTIFICATE-----` block. The base64 body may be wrapped at any
-/// width; text between blocks is ignored. At least one block is required.
-fn certificate_blocks(pem: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
-    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
-    const END: &[u8] = b"-----END CERTIFICATE-----";
-    let mut blocks = Vec::new();
-    let mut rest = pem;
-    while let Some(begin) = find(rest, BEGIN) {
-        let position = blocks.len() + 1;
-        let invalid = Error::InvalidPem { position };
-        let body_and_rest = rest.get(begin + BEGIN.len()..).unwrap_or_default();
-        let Some(end) = find(body_and_rest, END) else {
-            return Err(invalid);
-        };
-        let body = body_and_rest.get(..end).unwrap_or_default();
-        let compact: Vec<u8> = body
-            .iter()
-            .copied()
-            .filter(|byte| !byte.is_ascii_whitespace())
-            .collect();
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(&compact)
-            .map_err(|_| invalid)?;
-        blocks.push(der);
-        rest = body_and_rest.get(end + END.len()..).unwrap_or_default();
-    }
-    if blocks.is_empty() {
-        return Err(Error::NoCertificates);
-    }
-    Ok(blocks)
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
 }
 
 /// Lowercase hex.

@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use super::jwt;
-use crate::Error;
+use crate::{Error, json};
 
 /// The expiry claim.
 pub(super) const EXP: &str = "exp";
@@ -114,7 +114,8 @@ fn is_instance_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_INSTANCE_ID_DIGITS && id.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// An optional text field of `google.compute_engine`; present means valid text.
+/// An optional text field of `google.compute_engine`; present means valid text: non-empty,
+/// at most [`MAX_TEXT_LEN`] bytes, no control characters.
 fn optional_text(
     engine: &Map<String, Value>,
     key: &str,
@@ -122,14 +123,11 @@ fn optional_text(
 ) -> Result<Option<String>, Error> {
     match engine.get(key) {
         None => Ok(None),
-        Some(Value::String(text)) if is_valid_text(text) => Ok(Some(text.clone())),
+        Some(Value::String(text)) if json::is_valid_text(text, MAX_TEXT_LEN) => {
+            Ok(Some(text.clone()))
+        }
         Some(_) => Err(Error::TokenClaim { claim }),
     }
-}
-
-/// Non-empty, at most [`MAX_TEXT_LEN`] bytes, no control characters.
-fn is_valid_text(text: &str) -> bool {
-    !text.is_empty() && text.len() <= MAX_TEXT_LEN && !text.chars().any(char::is_control)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 use super::{MAX_TOKEN_LEN, RS256};
-use crate::Error;
+use crate::{Error, json};
 
 /// The request field that carries the token, for [`Error::InputSize`].
 const FIELD_TOKEN: &str = "json_web_token";
@@ -72,10 +72,7 @@ pub(super) fn json_object(
     segment: &'static str,
     bytes: &[u8],
 ) -> Result<Map<String, Value>, Error> {
-    match serde_json::from_slice(bytes) {
-        Ok(Value::Object(object)) => Ok(object),
-        Ok(_) | Err(_) => Err(Error::TokenJson { segment }),
-    }
+    json::object(bytes).ok_or(Error::TokenJson { segment })
 }
 
 /// `crit` lists extensions the verifier must understand (RFC 7515 §4.1.11); this one

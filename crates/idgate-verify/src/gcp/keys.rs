@@ -19,20 +19,17 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use der::DecodePem as _;
-use der::asn1::ObjectIdentifier;
 use der::referenced::OwnedToRef as _;
 use rsa::traits::PublicKeyParts as _;
 use rsa::{BigUint, RsaPublicKey};
 use serde_json::{Map, Value};
 use x509_cert::Certificate;
 
-use crate::Error;
+use crate::oid::RSA_ENCRYPTION;
+use crate::{Error, json};
 
 /// The smallest RSA modulus accepted, in bits.
 pub const MIN_KEY_BITS: usize = 2048;
-
-/// `rsaEncryption` (RFC 8017).
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
 /// Google's token-signing keys, by key ID (`kid`).
 #[derive(Clone)]
@@ -48,9 +45,7 @@ impl GcpKeys {
     /// an entry is broken (positions are 1-based: in the `keys` array, or in key-ID order for
     /// the v1 map), and with [`Error::NoUsableGcpKeys`] when no usable key remains.
     pub fn from_jwks_json(bytes: &[u8]) -> Result<GcpKeys, Error> {
-        let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(bytes) else {
-            return Err(Error::GcpKeySetFormat);
-        };
+        let object = json::object(bytes).ok_or(Error::GcpKeySetFormat)?;
         let keys = match object.get("keys") {
             Some(Value::Array(entries)) => from_jwks(entries)?,
             Some(_) => return Err(Error::GcpKeySetFormat),

@@ -12,3 +12,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test (SQLite and PostgreSQL)"
 scripts/with-postgres.sh cargo test --workspace --locked
+
+echo "== real Python clients against idgate imds"
+scripts/test-python-clients.sh

@@ -133,6 +133,17 @@ impl GcpSigner {
         &self.public
     }
 
+    /// A self-signed certificate (PEM) for the public key, valid for ten years from now, as
+    /// in Google's `oauth2/v1/certs` map (`{"<kid>": "<certificate PEM>"}`), which some
+    /// client libraries verify tokens with. Each call makes a new certificate (a new serial
+    /// number) for the same key.
+    pub fn certificate_pem(&self) -> Result<String, Error> {
+        crate::aws::self_signed_certificate_for(
+            &self.key,
+            "CN=idgate test GCP token signer,O=idgate emulator,C=US",
+        )
+    }
+
     /// The one-key JWKS for `idgate server --gcp-jwks`, in the format of Google's
     /// `oauth2/v3/certs`.
     pub fn jwks_json(&self) -> String {

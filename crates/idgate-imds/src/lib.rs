@@ -5,10 +5,17 @@
 //! cloud's metadata service returns, signed the way the cloud signs them, so that idgate's
 //! verifiers accept them once the emulator's certificates are trusted (`--aws-certs`). It depends
 //! on no other workspace crate.
+//!
+//! The metadata service itself ([`server`]: AWS IMDSv2, Azure IMDS, the GCE metadata server,
+//! with injected [`faults`]) serves those documents over HTTP, and [`files`] keeps the keys and
+//! writes the trust files of `idgate server`; `idgate imds` is the command that runs both.
 
 pub mod aws;
 pub mod azure;
+pub mod faults;
+pub mod files;
 pub mod gcp;
+pub mod server;
 
 /// Errors of the emulator.
 #[derive(Debug, thiserror::Error)]
@@ -36,4 +43,15 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A value of the emulator's configuration is out of range.
+    #[error("invalid {field}: {reason}")]
+    InvalidConfig {
+        /// The setting.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The metadata service cannot listen, or stopped with an error.
+    #[error("the metadata service failed: {0}")]
+    Serve(#[source] std::io::Error),
 }

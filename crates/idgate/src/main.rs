@@ -6,6 +6,7 @@
 
 mod admin;
 mod agent;
+mod imds;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +39,10 @@ enum Command {
     /// Run as a workspace agent (Coder-compatible flags), authenticate once (`exchange`),
     /// diagnose a machine (`doctor`), or show one agent (`show`, admin).
     Agent(agent::AgentArgs),
+    /// Run a cloud metadata-service emulator (AWS IMDSv2, Azure IMDS or GCE) whose documents
+    /// are really signed, for tests, demos and local development; it prints the `idgate
+    /// server` flags that trust it.
+    Imds(imds::ImdsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -59,6 +64,7 @@ fn main() -> std::process::ExitCode {
             Command::Build(cmd) => admin::build(cmd).await,
             Command::Template(cmd) => admin::template(cmd).await,
             Command::Agent(args) => agent::run(args).await,
+            Command::Imds(args) => imds::run(args).await,
         }
     });
     match result {

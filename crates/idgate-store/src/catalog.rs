@@ -43,8 +43,10 @@ const INSERT_BUILD: &str = "INSERT INTO workspace_builds \
      (id, workspace_id, build_number, transition, job_id, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6)";
 
-/// Takes the previous latest build's agents out of the candidate index.
-const CLEAR_LATEST_AGENTS: &str = "UPDATE workspace_agents SET in_latest_build = 0 \
+/// Takes the previous latest build's agents out of the candidate index, and forgets their
+/// agent-token hashes: a superseded agent can never authenticate again anyway, and a rebuild
+/// from the same Terraform state carries the same agent token over to the new build's agent.
+const CLEAR_LATEST_AGENTS: &str = "UPDATE workspace_agents SET in_latest_build = 0, token_hash = NULL \
      WHERE in_latest_build = 1 \
        AND job_id = (SELECT job_id FROM workspace_builds WHERE id = $1)";
 

@@ -75,6 +75,7 @@ pub enum BuildCommand {
     /// Create a build from a JSON file of resources, e.g.
     /// [{"name": "dev", "type": "aws_instance", "instance_id": "i-0abc",
     ///   "agents": [{"name": "main", "auth": "aws-instance-identity"}]}]
+    /// or from a Terraform state (--from-tfstate).
     Create {
         /// Workspace ID or name.
         workspace: String,
@@ -83,8 +84,13 @@ pub enum BuildCommand {
         transition: String,
         /// JSON file: an array of resources, or an object with a "resources" array.
         /// Optional for stop and delete builds.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "from_tfstate")]
         resources: Option<PathBuf>,
+        /// Import the resources from a Terraform state: the output of `terraform show -json`
+        /// after `terraform apply`. Each coder_agent becomes an agent on the compute resource
+        /// that depends on it, as in Coder.
+        #[arg(long, value_name = "FILE")]
+        from_tfstate: Option<PathBuf>,
         #[command(flatten)]
         conn: Connection,
     },
@@ -101,13 +107,23 @@ pub enum TemplateCommand {
         #[command(flatten)]
         conn: Connection,
     },
-    /// Import a template version from a JSON file of resources (its agents never authenticate).
+    /// Import a template version from a JSON file of resources, or from a Terraform plan
+    /// (--from-tfplan). Its agents never authenticate.
     Version {
         /// Template ID.
         template: String,
         /// JSON file: an array of resources, or an object with a "resources" array.
-        #[arg(long)]
-        resources: PathBuf,
+        #[arg(
+            long,
+            required_unless_present = "from_tfplan",
+            conflicts_with = "from_tfplan"
+        )]
+        resources: Option<PathBuf>,
+        /// Import the resources from a Terraform plan: the output of
+        /// `terraform show -json PLANFILE`. Instance IDs that the plan does not know yet are
+        /// left out.
+        #[arg(long, value_name = "FILE")]
+        from_tfplan: Option<PathBuf>,
         #[command(flatten)]
         conn: Connection,
     },
@@ -260,6 +276,47 @@ fn read_resources(path: &Path) -> Result<Value> {
     }
 }
 
+/// Reads a `terraform show -json` file and keeps only what the import reads, so that real
+/// states and plans fit in the server's request size limit. The server reports anything wrong
+/// with the document.
+fn read_terraform(path: &Path) -> Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let value: Value = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not valid JSON: write it with `terraform show -json > FILE` (for a plan, \
+             `terraform show -json PLANFILE > FILE`)",
+            path.display()
+        )
+    })?;
+    Ok(idgate_terraform::slim(&value))
+}
+
+/// The body of `idgate build create`.
+fn build_body(
+    transition: &str,
+    resources: Option<&Path>,
+    from_tfstate: Option<&Path>,
+) -> Result<Value> {
+    if let Some(path) = from_tfstate {
+        return Ok(json!({"transition": transition, "terraform_state": read_terraform(path)?}));
+    }
+    let resources = match resources {
+        Some(path) => read_resources(path)?,
+        None => Value::Array(Vec::new()),
+    };
+    Ok(json!({"transition": transition, "resources": resources}))
+}
+
+/// The body of `idgate template version`.
+fn template_version_body(resources: Option<&Path>, from_tfplan: Option<&Path>) -> Result<Value> {
+    match (resources, from_tfplan) {
+        (_, Some(path)) => Ok(json!({"terraform_plan": read_terraform(path)?})),
+        (Some(path), None) => Ok(json!({"resources": read_resources(path)?})),
+        (None, None) => bail!("give --resources FILE or --from-tfplan FILE"),
+    }
+}
+
 /// Runs `idgate workspace ...`.
 pub async fn workspace(cmd: WorkspaceCommand) -> Result<()> {
     match cmd {
@@ -297,15 +354,12 @@ pub async fn build(cmd: BuildCommand) -> Result<()> {
             workspace,
             transition,
             resources,
+            from_tfstate,
             conn,
         } => {
             let client = Client::new(&conn)?;
-            let resources = match resources {
-                Some(path) => read_resources(&path)?,
-                None => Value::Array(Vec::new()),
-            };
+            let body = build_body(&transition, resources.as_deref(), from_tfstate.as_deref())?;
             let id = client.workspace_id(&workspace).await?;
-            let body = json!({"transition": transition, "resources": resources});
             let build: Build = client
                 .post(&format!("{}/{id}/builds", paths::WORKSPACES), &body)
                 .await?;
@@ -346,15 +400,13 @@ pub async fn template(cmd: TemplateCommand) -> Result<()> {
         TemplateCommand::Version {
             template,
             resources,
+            from_tfplan,
             conn,
         } => {
             let client = Client::new(&conn)?;
-            let resources = read_resources(&resources)?;
+            let body = template_version_body(resources.as_deref(), from_tfplan.as_deref())?;
             let version: TemplateVersion = client
-                .post(
-                    &format!("{}/{template}/versions", paths::TEMPLATES),
-                    &json!({"resources": resources}),
-                )
+                .post(&format!("{}/{template}/versions", paths::TEMPLATES), &body)
                 .await?;
             client.print(&version, |v| {
                 println!("imported template version {}", v.id);
@@ -476,6 +528,106 @@ fn print_agents(resources: &[idgate_api::Resource]) {
             resource.name,
             a.lifecycle_state.as_str(),
             time_or_never(a.last_seen_at)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Top,
+    }
+
+    #[derive(Debug, Subcommand)]
+    enum Top {
+        #[command(subcommand)]
+        Build(BuildCommand),
+        #[command(subcommand)]
+        Template(TemplateCommand),
+    }
+
+    fn parses(args: &[&str]) -> bool {
+        Cli::try_parse_from(std::iter::once("idgate").chain(args.iter().copied())).is_ok()
+    }
+
+    fn example_state() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/templates/aws-multi-agent/terraform.tfstate.json")
+    }
+
+    #[test]
+    fn resources_and_terraform_documents_exclude_each_other() {
+        assert!(parses(&[
+            "build",
+            "create",
+            "dev",
+            "--from-tfstate",
+            "s.json"
+        ]));
+        assert!(parses(&["build", "create", "dev", "--resources", "r.json"]));
+        assert!(parses(&["build", "create", "dev", "--transition", "stop"]));
+        assert!(!parses(&[
+            "build",
+            "create",
+            "dev",
+            "--resources",
+            "r.json",
+            "--from-tfstate",
+            "s.json"
+        ]));
+        assert!(parses(&[
+            "template",
+            "version",
+            "t",
+            "--from-tfplan",
+            "p.json"
+        ]));
+        assert!(parses(&[
+            "template",
+            "version",
+            "t",
+            "--resources",
+            "r.json"
+        ]));
+        assert!(!parses(&["template", "version", "t"]));
+        assert!(!parses(&[
+            "template",
+            "version",
+            "t",
+            "--resources",
+            "r.json",
+            "--from-tfplan",
+            "p.json"
+        ]));
+    }
+
+    #[test]
+    fn a_state_is_sent_slimmed() {
+        let path = example_state();
+        let full: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let body = build_body("start", None, Some(&path)).unwrap();
+        assert_eq!(body["transition"], "start");
+        assert!(body.get("resources").is_none());
+        let sent = &body["terraform_state"];
+        assert_eq!(sent, &idgate_terraform::slim(&full));
+        assert!(sent.to_string().len() * 4 < full.to_string().len());
+    }
+
+    #[test]
+    fn a_file_that_is_not_json_says_how_to_make_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.out");
+        std::fs::write(&path, b"\x00binary plan").unwrap();
+        let error = template_version_body(None, Some(&path)).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("terraform show -json PLANFILE > FILE"),
+            "{error:#}"
         );
     }
 }

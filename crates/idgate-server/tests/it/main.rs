@@ -11,3 +11,4 @@ mod bad_input;
 mod gcp_keys;
 mod lifecycle;
 mod other_clouds;
+mod terraform;

@@ -65,6 +65,7 @@ contract! {
     sessions::valid_and_expired_sessions,
     sessions::sessions_are_revoked_by_rebuild_stop_and_delete,
     sessions::token_agent_token_works_until_rebuild,
+    sessions::a_rebuild_may_carry_an_agent_token_over,
     sessions::unknown_tokens_and_agents,
     sessions::concurrent_sessions_all_succeed,
     sessions::concurrent_writers_from_two_stores,

@@ -130,6 +130,36 @@ pub async fn token_agent_token_works_until_rebuild(db: &TestDb) {
     assert!(token_is_valid(db, "next-secret", 2).await);
 }
 
+/// A rebuild from the same Terraform state keeps a token agent's token: the new build's agent
+/// takes it over, and it then names the new agent, never the superseded one.
+pub async fn a_rebuild_may_carry_an_agent_token_over(db: &TestDb) {
+    let store = &db.store;
+    let ws = workspace(store, "dev").await;
+    let resources = vec![resource("vm", None, vec![token_agent("tok", "kept")])];
+    store
+        .create_build(ws, Transition::Start, &resources, T0)
+        .await
+        .expect("build");
+    let second = store
+        .create_build(ws, Transition::Start, &resources, at(1))
+        .await
+        .expect("a rebuild with the same agent token");
+    let found = store
+        .agent_by_token(&TokenHash::of("kept"), at(2))
+        .await
+        .expect("lookup")
+        .expect("the token names the new agent");
+    assert_eq!(found.manifest.agent_id, second.resources[0].agents[0].id);
+    assert_eq!(found.manifest.build_number, 2);
+
+    // Another workspace cannot take a token that a live agent holds.
+    let other = workspace(store, "other").await;
+    let taken = store
+        .create_build(other, Transition::Start, &resources, at(3))
+        .await;
+    assert!(matches!(taken, Err(Error::Conflict { .. })), "{taken:?}");
+}
+
 pub async fn unknown_tokens_and_agents(db: &TestDb) {
     let store = &db.store;
     assert!(!token_is_valid(db, "nobody", 0).await);

@@ -11,9 +11,9 @@ use crate::agents::agent_not_found;
 use crate::codec::{self, micros, violation};
 use crate::{AuthenticatedAgent, Error, Result, Store, TokenHash};
 
-const TOUCH_AUTHENTICATED: &str =
-    "UPDATE workspace_agents SET last_authenticated_at = $1 WHERE id = $2";
-
+/// One statement: the trigger `agent_sessions_touch_agent` (migration 0002) sets the agent's
+/// `last_authenticated_at` to `created_at` in the same statement, and the foreign key refuses an
+/// unknown agent.
 const INSERT_SESSION: &str = "INSERT INTO agent_sessions (token_hash, agent_id, created_at, expires_at) \
      VALUES ($1, $2, $3, $4)";
 
@@ -54,33 +54,23 @@ impl Store {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let touched = sqlx::query(TOUCH_AUTHENTICATED)
-            .bind(micros(now))
-            .bind(agent_id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        if touched.rows_affected() == 0 {
-            return Err(agent_not_found(agent_id));
-        }
         let inserted = sqlx::query(INSERT_SESSION)
             .bind(token_hash.to_hex())
             .bind(agent_id.to_string())
             .bind(micros(now))
             .bind(micros(expires_at))
-            .execute(&mut *tx)
+            .execute(self.writer())
             .await;
         match inserted {
-            Ok(_) => {}
-            Err(e) if violation(&e) == Some(ErrorKind::UniqueViolation) => {
-                return Err(Error::Conflict {
-                    message: "This session token is already in use.".to_owned(),
-                });
+            Ok(_) => Ok(()),
+            Err(e) if violation(&e) == Some(ErrorKind::ForeignKeyViolation) => {
+                Err(agent_not_found(agent_id))
             }
-            Err(e) => return Err(e.into()),
+            Err(e) if violation(&e) == Some(ErrorKind::UniqueViolation) => Err(Error::Conflict {
+                message: "This session token is already in use.".to_owned(),
+            }),
+            Err(e) => Err(e.into()),
         }
-        tx.commit().await?;
-        Ok(())
     }
 
     /// The agent that a session token or a token-auth agent's token (given as its hash)

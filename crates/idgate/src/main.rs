@@ -6,6 +6,7 @@
 
 mod admin;
 mod agent;
+mod demo;
 mod imds;
 mod server;
 
@@ -43,6 +44,10 @@ enum Command {
     /// are really signed, for tests, demos and local development; it prints the `idgate
     /// server` flags that trust it.
     Imds(imds::ImdsArgs),
+    /// Show what idgate does in a few seconds, with no cloud account: a server, an emulated
+    /// metadata service and two real agents on one instance (the 409 without a name, each
+    /// agent authenticated with its own, a rebuild), narrated step by step.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -65,6 +70,7 @@ fn main() -> std::process::ExitCode {
             Command::Template(cmd) => admin::template(cmd).await,
             Command::Agent(args) => agent::run(args).await,
             Command::Imds(args) => imds::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
         }
     });
     match result {

@@ -1,5 +1,6 @@
-//! The idgate binary: `idgate server` runs the server, `idgate agent` runs an agent; the other
-//! subcommands are an admin CLI over the HTTP admin API.
+//! The idgate binary: `idgate server` runs the server, `idgate agent` runs an agent, `idgate
+//! imds` emulates a cloud metadata service, `idgate demo` tells the whole story on a laptop; the
+//! other subcommands are an admin CLI over the HTTP admin API.
 //!
 //! **Invariant:** only this crate reads the environment, installs the tracing subscriber or has
 //! a `main`.

@@ -341,7 +341,7 @@ impl AzureSigner {
             .into_iter()
             .zip(FILES)
         {
-            write_file(
+            crate::files::write_new(
                 &dir.join(cert_name),
                 issued.certificate_pem()?.as_bytes(),
                 false,
@@ -350,7 +350,7 @@ impl AzureSigner {
                 .key
                 .to_pkcs8_pem(LineEnding::LF)
                 .map_err(|error| Error::Certificate(error.to_string()))?;
-            write_file(&dir.join(key_name), key_pem.as_bytes(), true)?;
+            crate::files::write_new(&dir.join(key_name), key_pem.as_bytes(), true)?;
         }
         Ok(())
     }
@@ -877,24 +877,6 @@ fn read_issued(cert_path: &Path, key_path: &Path) -> Result<Issued, Error> {
         ));
     }
     Ok(Issued { key, certificate })
-}
-
-fn write_file(path: &Path, contents: &[u8], secret: bool) -> Result<(), Error> {
-    let io_error = |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
-    let mut file = options.open(path).map_err(io_error)?;
-    std::io::Write::write_all(&mut file, contents).map_err(io_error)
 }
 
 #[cfg(test)]

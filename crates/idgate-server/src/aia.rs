@@ -26,8 +26,8 @@
 //! Certificates are checked here only as far as "the body is exactly one X.509 certificate";
 //! whether it belongs in a chain is the verifier's decision.
 
+use crate::util::{error_chain, write_atomically};
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -780,20 +780,6 @@ fn request_error(error: &reqwest::Error, host: &str, timeout: Duration) -> AiaEr
     }
 }
 
-/// `error: cause: cause`, without the URL.
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut text = String::new();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = source {
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&current.to_string());
-        source = current.source();
-    }
-    text
-}
-
 /// The DER of `body` if it is exactly one X.509 certificate, DER or PEM (`CERTIFICATE`).
 /// Nothing else about the certificate is checked.
 pub fn certificate_der(body: &[u8]) -> Result<Vec<u8>, AiaError> {
@@ -822,20 +808,6 @@ pub fn certificate_der(body: &[u8]) -> Result<Vec<u8>, AiaError> {
 fn cache_path(dir: &Path, url: &str) -> PathBuf {
     let digest = Sha256::digest(url.as_bytes());
     dir.join(format!("{}.der", hex::encode(digest)))
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
-/// that a reader never sees half a file.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
-    file.write_all(bytes)?;
-    file.as_file().sync_all()?;
-    file.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 /// `value` cut to [`MAX_LOGGED_LEN`] characters.

@@ -23,7 +23,7 @@
 //! **Invariant:** a set replaces the current one only after [`GcpKeys::from_jwks_json`]
 //! accepted it; a bad answer never empties the cache.
 
-use std::io::Write as _;
+use crate::util::{error_chain, write_atomically};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -667,35 +667,6 @@ fn load_persisted(path: &Path) -> Option<GcpKeys> {
             None
         }
     }
-}
-
-/// `error: cause: cause`.
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut text = String::new();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = source {
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&current.to_string());
-        source = current.source();
-    }
-    text
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
-/// reader (or a crash) never leaves half a file.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
-    file.write_all(bytes)?;
-    file.as_file().sync_all()?;
-    file.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 #[cfg(test)]

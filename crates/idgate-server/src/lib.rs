@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod resolve;
 pub mod tokens;
 pub mod trust;
+mod util;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, RwLock};

@@ -53,10 +53,12 @@ impl Store {
         SQLITE_MIGRATOR.run(&write).await?;
         let read = sqlite_pool(SQLITE_READERS).connect_with(options).await?;
         tracing::debug!(path = %path.display(), "opened SQLite store");
+        let sessions = crate::sessions::SessionQueue::spawn(write.clone());
         Ok(Store {
             backend: Backend::Sqlite,
             read,
             write,
+            sessions,
         })
     }
 
@@ -75,10 +77,12 @@ impl Store {
             .await?;
         POSTGRES_MIGRATOR.run(&pool).await?;
         tracing::debug!("connected to PostgreSQL store");
+        let sessions = crate::sessions::SessionQueue::spawn(pool.clone());
         Ok(Store {
             backend: Backend::Postgres,
             read: pool.clone(),
             write: pool,
+            sessions,
         })
     }
 

@@ -185,6 +185,8 @@ pub struct Store {
     backend: Backend,
     read: AnyPool,
     write: AnyPool,
+    /// Queue of the group-committing session writer (see `sessions.rs`).
+    sessions: sessions::SessionQueue,
 }
 
 /// Name of the partial index that drives [`Store::find_candidates`]; its query plan (see

@@ -68,6 +68,7 @@ contract! {
     sessions::a_rebuild_may_carry_an_agent_token_over,
     sessions::unknown_tokens_and_agents,
     sessions::concurrent_sessions_all_succeed,
+    sessions::one_bad_session_in_a_batch_fails_alone,
     sessions::concurrent_writers_from_two_stores,
     workspaces::duplicate_names_conflict,
     workspaces::not_found_cases,

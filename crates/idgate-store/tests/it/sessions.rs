@@ -217,6 +217,44 @@ pub async fn concurrent_sessions_all_succeed(db: &TestDb) {
     assert_eq!(db.count("agent_sessions").await, 50);
 }
 
+/// Sessions written together (one batch) still fail one by one: an unknown agent and a
+/// duplicate token fail only their own callers.
+pub async fn one_bad_session_in_a_batch_fails_alone(db: &TestDb) {
+    let (_, agent) = started(db, "dev", "i-1").await;
+    let unknown = Uuid::new_v4();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40i64 {
+        let store = db.store.clone();
+        tasks.spawn(async move {
+            let owner = if i == 7 { unknown } else { agent };
+            // Tasks 12 and 13 present the same token.
+            let token = TokenHash::of(&format!("batch-{}", if i == 13 { 12 } else { i }));
+            (
+                i,
+                store.create_session(owner, &token, at(3600), at(1)).await,
+            )
+        });
+    }
+    let mut ok = 0;
+    let mut conflicts = 0;
+    while let Some(joined) = tasks.join_next().await {
+        let (i, result) = joined.expect("task");
+        match result {
+            Ok(()) => ok += 1,
+            Err(Error::NotFound {
+                entity: "agent", ..
+            }) => assert_eq!(i, 7),
+            Err(Error::Conflict { .. }) => {
+                assert!(i == 12 || i == 13, "task {i} conflicted");
+                conflicts += 1;
+            }
+            Err(other) => panic!("task {i}: {other}"),
+        }
+    }
+    assert_eq!((ok, conflicts), (38, 1));
+    assert_eq!(db.count("agent_sessions").await, 38);
+}
+
 pub async fn concurrent_writers_from_two_stores(db: &TestDb) {
     // Two stores on one database stand for two processes: on SQLite they share nothing but the
     // file, so their write transactions meet at SQLite's lock and must wait, not fail.

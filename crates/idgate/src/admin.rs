@@ -166,25 +166,7 @@ impl Client {
     }
 
     async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T> {
-        let response = request
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| anyhow!("cannot reach the server at {}: {e}", self.base))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .with_context(|| format!("cannot read the server's answer ({status})"))?;
-        if status.is_success() {
-            return serde_json::from_slice(&bytes).with_context(|| {
-                format!("the server's answer ({status}) is not what was expected")
-            });
-        }
-        match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => Err(anyhow!(describe_error(status.as_u16(), &body))),
-            Err(_) => bail!("the server answered {status}"),
-        }
+        send_admin(request, &self.token, &self.base).await
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
@@ -224,6 +206,33 @@ impl Client {
             table(value);
         }
         Ok(())
+    }
+}
+
+/// Sends an admin API request with the admin token and decodes the JSON answer; an error answer
+/// becomes an error that shows the server's message, code, detail and validations.
+pub(crate) async fn send_admin<T: DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+    token: &str,
+    base: &str,
+) -> Result<T> {
+    let response = request
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| anyhow!("cannot reach the server at {base}: {e}"))?;
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .with_context(|| format!("cannot read the server's answer ({status})"))?;
+    if status.is_success() {
+        return serde_json::from_slice(&bytes)
+            .with_context(|| format!("the server's answer ({status}) is not what was expected"));
+    }
+    match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(body) => Err(anyhow!(describe_error(status.as_u16(), &body))),
+        Err(_) => bail!("the server answered {status}"),
     }
 }
 

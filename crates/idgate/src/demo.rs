@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, anyhow, bail, ensure};
 use clap::{Args, ValueEnum};
 use idgate_api::{
-    Agent, AuthKind, Build, ErrorBody, LifecycleState, Manifest, SESSION_TOKEN_HEADER, Transition,
-    Workspace, paths,
+    Agent, AuthKind, Build, LifecycleState, Manifest, SESSION_TOKEN_HEADER, Transition, Workspace,
+    paths,
 };
 use idgate_imds::files::{Prepared, prepare};
 use idgate_imds::server::{Cloud, EmulatorConfig, Identity, RunningEmulator};
@@ -431,30 +431,7 @@ struct Admin {
 
 impl Admin {
     async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T> {
-        let response = request
-            .bearer_auth(self.token.expose())
-            .send()
-            .await
-            .map_err(|e| anyhow!("cannot reach the server at {}: {e}", self.base))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .with_context(|| format!("cannot read the server's answer ({status})"))?;
-        if status.is_success() {
-            return serde_json::from_slice(&bytes).with_context(|| {
-                format!("the server's answer ({status}) is not what was expected")
-            });
-        }
-        match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => bail!(
-                "the server refused: {} (HTTP {}){}",
-                body.message,
-                status.as_u16(),
-                body.detail.map(|d| format!(": {d}")).unwrap_or_default()
-            ),
-            Err(_) => bail!("the server answered {status}"),
-        }
+        crate::admin::send_admin(request, self.token.expose(), &self.base).await
     }
 
     async fn create_workspace(&self, name: &str, owner: &str) -> Result<Workspace> {
